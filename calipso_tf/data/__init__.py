@@ -1,0 +1,1 @@
+"""Dataset records (TFRecord schema) and the tf.data input pipeline."""

@@ -1,0 +1,101 @@
+"""The dataset manifest: the JSON file written next to the TFRecord shards.
+
+It is the one place later stages read class lists and training statistics from:
+verb and object names, shard files per split, and for each verb the set L_v of object
+categories that occur as its target in the training split (used by gamma_push).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tempfile
+from typing import Any
+
+MANIFEST_NAME = "manifest.json"
+
+
+@dataclasses.dataclass
+class Category:
+    id: int
+    name: str
+
+
+@dataclasses.dataclass
+class Split:
+    shards: list[str]
+    num_examples: int
+    annotations: str = ""
+
+
+@dataclasses.dataclass
+class Manifest:
+    """Class lists, splits and training statistics of one converted dataset.
+
+    verbs[i] is network verb index i; objects lists the dataset's object categories
+    (person first). verb_target_categories[i] is L_v for verb i (object category ids).
+    hoi_train_counts maps "object_id,verb_id" (dataset ids) to the number of training
+    triplets, from which the rare / non-rare split follows.
+    """
+
+    dataset: str
+    verbs: list[Category]
+    objects: list[Category]
+    splits: dict[str, Split]
+    verb_target_categories: list[list[int]]
+    hoi_train_counts: dict[str, int] = dataclasses.field(default_factory=dict)
+    person_category_id: int = 1
+    statistics: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    @property
+    def num_verbs(self) -> int:
+        return len(self.verbs)
+
+    def shard_paths(self, split: str, root: str) -> list[str]:
+        if split not in self.splits:
+            raise KeyError(f"{os.path.join(root, MANIFEST_NAME)}: no split {split!r}; has {sorted(self.splits)}")
+        return [os.path.join(root, s) for s in self.splits[split].shards]
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "Manifest":
+        data = dict(data)
+        data["verbs"] = [Category(**c) for c in data["verbs"]]
+        data["objects"] = [Category(**c) for c in data["objects"]]
+        data["splits"] = {k: Split(**v) for k, v in data["splits"].items()}
+        return cls(**data)
+
+
+def write_json_atomic(path: str, payload: Any) -> None:
+    """Writes JSON to a temp file in the same folder, then renames it into place."""
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".json")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(payload, f, indent=1)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def save(manifest: Manifest, root: str) -> str:
+    path = os.path.join(root, MANIFEST_NAME)
+    write_json_atomic(path, manifest.to_json())
+    return path
+
+
+def load(root: str) -> Manifest:
+    path = root if root.endswith(".json") else os.path.join(root, MANIFEST_NAME)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{path}: no dataset manifest; run `python -m data_prep ...` first")
+    with open(path) as f:
+        try:
+            return Manifest.from_json(json.load(f))
+        except (KeyError, TypeError, json.JSONDecodeError) as e:
+            raise ValueError(f"{path}: malformed manifest ({e})") from e

@@ -1,0 +1,139 @@
+"""tf.data input pipeline: TFRecord shards -> resized, flipped, padded, encoded batches.
+
+Images are resized keeping their aspect ratio to fit the model input (H, W) and padded
+bottom/right with zeros; boxes are scaled by the same factor. Batches are padded to
+fixed shapes (ragged batches break MirroredStrategy).
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+from calipso_tf import anchors as anchor_lib
+from calipso_tf import targets as target_lib
+from calipso_tf.config import Config
+from calipso_tf.data import manifest as manifest_lib
+from calipso_tf.data import records
+
+AUTOTUNE = tf.data.AUTOTUNE
+
+
+def decode_and_resize(example: dict, image_size: tuple[int, int]) -> dict:
+    """Decodes the image and fits it into image_size; adds "image" (H, W, 3) f32 0..255
+    in the padded frame, "scale" (scalar) and "resized_size" (2,) int32."""
+    image = tf.io.decode_image(example["encoded"], channels=3, expand_animations=False)
+    height = tf.cast(tf.shape(image)[0], tf.float32)
+    width = tf.cast(tf.shape(image)[1], tf.float32)
+    scale = tf.minimum(image_size[0] / height, image_size[1] / width)
+    resized_size = tf.cast(tf.round(tf.stack([height, width]) * scale), tf.int32)
+    resized_size = tf.minimum(resized_size, tf.constant(image_size, tf.int32))
+    image = tf.image.resize(tf.cast(image, tf.float32), resized_size, antialias=True)
+    out = dict(example)
+    out["image"] = tf.clip_by_value(image, 0.0, 255.0)
+    out["scale"] = scale
+    out["resized_size"] = resized_size
+    out["boxes"] = example["boxes"] * scale
+    return out
+
+
+def horizontal_flip(example: dict, seed: tf.Tensor | None = None) -> dict:
+    """Flips the resized image and its boxes with probability 1/2 (labels unchanged:
+    no verb depends on left/right)."""
+    flip = tf.random.uniform([], seed=seed) < 0.5
+    width = tf.cast(example["resized_size"][1], tf.float32)
+    boxes = example["boxes"]
+    flipped = tf.stack([width - boxes[:, 2], boxes[:, 1], width - boxes[:, 0], boxes[:, 3]], axis=1)
+    out = dict(example)
+    out["image"] = tf.cond(flip, lambda: tf.image.flip_left_right(example["image"]), lambda: example["image"])
+    out["boxes"] = tf.where(flip, flipped, boxes)
+    return out
+
+
+def pad_example(example: dict, image_size: tuple[int, int], max_boxes: int, max_triplets: int) -> dict:
+    """Pads image to image_size, boxes to max_boxes and triplets to max_triplets.
+
+    Fails with a message naming the image if it holds more boxes or triplets than
+    the configured maximum (never truncates silently).
+    """
+    num_boxes = tf.shape(example["boxes"])[0]
+    num_triplets = tf.shape(example["triplets"])[0]
+    name = example["filename"]
+    checks = [
+        tf.debugging.assert_less_equal(num_boxes, max_boxes, message=tf.strings.join(
+            ["record ", name, ": objects/bbox holds more boxes than data.max_boxes; raise it"])),
+        tf.debugging.assert_less_equal(num_triplets, max_triplets, message=tf.strings.join(
+            ["record ", name, ": hoi/* holds more triplets than data.max_triplets; raise it"])),
+    ]
+    with tf.control_dependencies(checks):
+        out = dict(example)
+        out["image"] = tf.image.pad_to_bounding_box(example["image"], 0, 0, image_size[0], image_size[1])
+        out["boxes"] = tf.pad(example["boxes"], [[0, max_boxes - num_boxes], [0, 0]])
+        out["category_ids"] = tf.pad(example["category_ids"], [[0, max_boxes - num_boxes]], constant_values=-1)
+        out["triplets"] = tf.pad(example["triplets"], [[0, max_triplets - num_triplets], [0, 0]], constant_values=-1)
+        out["num_boxes"] = num_boxes
+        out["num_triplets"] = num_triplets
+    out["image"] = tf.ensure_shape(out["image"], [image_size[0], image_size[1], 3])
+    return out
+
+
+class InputPipeline:
+    """Builds training and evaluation datasets from a converted dataset directory."""
+
+    def __init__(self, config: Config, data_dir: str | None = None):
+        self.config = config
+        self.data_dir = data_dir or config.data.data_dir
+        self.manifest = manifest_lib.load(self.data_dir)
+        if self.manifest.num_verbs != config.model.num_verbs:
+            raise ValueError(
+                f"{self.data_dir}: the dataset has {self.manifest.num_verbs} verbs but model.num_verbs="
+                f"{config.model.num_verbs}; set model.num_verbs={self.manifest.num_verbs}")
+        self.image_size = tuple(config.model.image_size)
+        self.anchors = tf.constant(anchor_lib.generate_anchors(self.image_size, config.model.anchors))
+        self.verb_target_table = target_lib.verb_target_lookup(self.manifest.verb_target_categories)
+
+    def _records(self, split: str, training: bool, input_context: tf.distribute.InputContext | None):
+        files = self.manifest.shard_paths(split, self.data_dir)
+        ds = tf.data.Dataset.from_tensor_slices(files)
+        if input_context is not None and input_context.num_input_pipelines > 1:
+            ds = ds.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
+        if training:
+            ds = ds.shuffle(len(files), seed=self.config.train.seed, reshuffle_each_iteration=True)
+        ds = ds.interleave(tf.data.TFRecordDataset, cycle_length=min(len(files), 8), num_parallel_calls=AUTOTUNE,
+                           deterministic=not training)
+        return ds.map(records.parse, num_parallel_calls=AUTOTUNE)
+
+    def _prepare(self, example: dict, training: bool) -> dict:
+        data = self.config.data
+        example = decode_and_resize(example, self.image_size)
+        if training and data.horizontal_flip:
+            example = horizontal_flip(example)
+        return pad_example(example, self.image_size, data.max_boxes, data.max_triplets)
+
+    def encode(self, example: dict) -> tuple[tf.Tensor, dict]:
+        """Padded example -> (image, targets) as the model's train_step expects."""
+        loss = self.config.loss
+        box_valid = tf.range(self.config.data.max_boxes) < example["num_boxes"]
+        targets = target_lib.encode_targets(
+            self.anchors, example["boxes"], box_valid, example["category_ids"], example["triplets"],
+            self.config.model.num_verbs, self.verb_target_table, loss.match_iou, loss.force_match_best_anchor)
+        return example["image"], targets
+
+    def train_dataset(self, batch_size: int, input_context: tf.distribute.InputContext | None = None,
+                      repeat: bool = True) -> tf.data.Dataset:
+        """Infinite shuffled batches of (images (B, H, W, 3), targets dict)."""
+        ds = self._records(self.config.data.train_split, True, input_context)
+        if self.config.data.cache:
+            ds = ds.cache()
+        if repeat:
+            ds = ds.repeat()
+        ds = ds.shuffle(self.config.data.shuffle_buffer, seed=self.config.train.seed)
+        ds = ds.map(lambda e: self.encode(self._prepare(e, True)), num_parallel_calls=AUTOTUNE)
+        return ds.batch(batch_size, drop_remainder=True).prefetch(AUTOTUNE)
+
+    def eval_dataset(self, batch_size: int, split: str | None = None) -> tf.data.Dataset:
+        """Ordered batches of padded examples (image, scale, boxes in the input frame,
+        category_ids, num_boxes, triplets, image_id, filename, height, width)."""
+        ds = self._records(split or self.config.data.eval_split, False, None)
+        ds = ds.map(lambda e: self._prepare(e, False), num_parallel_calls=AUTOTUNE)
+        ds = ds.map(lambda e: {k: v for k, v in e.items() if k != "encoded"})
+        return ds.batch(batch_size).prefetch(AUTOTUNE)

@@ -1,0 +1,111 @@
+"""The CALIPSO network: ResNet-FPN + interaction head, with its own train/test steps."""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+from calipso_tf import config as config_lib
+from calipso_tf.backbone import ResNetFPN
+from calipso_tf.config import Config, LossConfig, ModelConfig
+from calipso_tf.head import InteractionHead
+from calipso_tf.losses import calipso_losses
+
+LOSS_TERMS = ("total", "verb", "target", "embedding")
+
+
+class CalipsoModel(keras.Model):
+    """Images (B, H, W, 3), pixels 0..255 -> dense maps over the N flattened anchors:
+
+    "verb_logits" (B, N, 2V) active then passive (V without the passive branch),
+    "target_logits" (B, N, V) (absent without the target branch),
+    "embeddings" (B, N, V, T).
+
+    ``train_step`` takes ``(images, targets)`` with targets from
+    :func:`calipso_tf.targets.encode_targets` and divides the summed per-image loss by
+    the global batch size, so it is correct under any distribution strategy.
+    """
+
+    def __init__(self, model_config: dict | ModelConfig, loss_config: dict | LossConfig | None = None, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(model_config, dict):
+            model_config = config_lib.from_dict(ModelConfig, model_config, "model_config")
+        if not isinstance(loss_config, LossConfig):
+            loss_config = config_lib.from_dict(LossConfig, loss_config or {}, "loss_config")
+        self.model_config = model_config
+        self.loss_config = loss_config
+        cfg = model_config
+        self.levels = list(range(cfg.anchors.min_level, cfg.anchors.max_level + 1))
+        if self.levels != [3, 4, 5, 6, 7]:
+            raise ValueError("model.anchors levels must be P3..P7 (the RetinaNet FPN levels)")
+        self.backbone = ResNetFPN(cfg.backbone_depth, cfg.backbone_width, name="backbone_fpn")
+        head_args = dict(num_verbs=cfg.num_verbs, anchors_per_location=cfg.anchors.anchors_per_location,
+                         num_blocks=cfg.head_blocks, channels=cfg.head_channels, embedding_dim=cfg.embedding_dim,
+                         passive_branch=cfg.passive_branch, target_branch=cfg.target_branch)
+        if cfg.share_head_weights:
+            shared = InteractionHead(name="interaction_head", **head_args)
+            self.heads = [shared] * len(self.levels)
+        else:
+            self.heads = [InteractionHead(name=f"interaction_head_p{l}", **head_args) for l in self.levels]
+        self.trackers = {name: keras.metrics.Mean(name=f"{name}_loss" if name != "total" else "loss")
+                         for name in LOSS_TERMS}
+
+    def call(self, images, training=False):
+        features = self.backbone(images, training=training)
+        per_level = [head(f, training=training) for head, f in zip(self.heads, features)]
+        return {key: tf.concat([out[key] for out in per_level], axis=1) for key in per_level[0]}
+
+    def initialize(self) -> "CalipsoModel":
+        """Creates every variable with one forward pass at the configured input size."""
+        size = tuple(self.model_config.image_size)
+        self(tf.zeros((1, size[0], size[1], 3)))
+        return self
+
+    @property
+    def metrics(self):
+        return list(self.trackers.values())
+
+    def compute_losses(self, images, targets, training):
+        """Forward pass + per-image loss terms (B,)."""
+        predictions = self(images, training=training)
+        return calipso_losses(predictions, targets, self.loss_config)
+
+    def replica_loss(self, per_image_total: tf.Tensor) -> tf.Tensor:
+        """Sum over this replica's images / global batch size (replicas sum gradients)."""
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        local_batch = tf.cast(tf.shape(per_image_total)[0], tf.float32)
+        return tf.reduce_sum(per_image_total) / (local_batch * replicas)
+
+    def train_step(self, data):
+        images, targets = data
+        with tf.GradientTape() as tape:
+            terms = self.compute_losses(images, targets, training=True)
+            loss = self.replica_loss(terms["total"])
+            scaled = self.optimizer.scale_loss(loss)
+        variables = self.trainable_variables
+        gradients = tape.gradient(scaled, variables)
+        self.optimizer.apply_gradients(zip(gradients, variables))
+        return self._update_trackers(terms)
+
+    def test_step(self, data):
+        images, targets = data
+        return self._update_trackers(self.compute_losses(images, targets, training=False))
+
+    def _update_trackers(self, terms):
+        for name, tracker in self.trackers.items():
+            tracker.update_state(terms[name])
+        return {t.name: t.result() for t in self.trackers.values()}
+
+    def get_config(self):
+        return {**super().get_config(), "model_config": config_lib.to_dict(self.model_config),
+                "loss_config": config_lib.to_dict(self.loss_config)}
+
+
+def build_model(config: Config) -> CalipsoModel:
+    """Builds (and initialises the variables of) the model described by ``config``."""
+    model = CalipsoModel(config.model, config.loss, name="calipso").initialize()
+    if config.model.backbone_weights:
+        from calipso_tf.pretrained import load_backbone_weights
+
+        load_backbone_weights(model, config.model.backbone_weights)
+    return model

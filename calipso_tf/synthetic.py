@@ -17,7 +17,8 @@ image; ``category_id`` a COCO id) and ``hoi_annotation`` (``subject_id``,
 Extension: a verb without a target (``run``) is a row with ``object_id == -1``. Real
 HICO-DET has no such rows; the project's readers and evaluator read -1 as "no target".
 
-Scenes (boxes 22..64 px, each covered by some RetinaNet anchor with IoU > 0.5):
+Scenes (box sides 19..70 px, each covered with IoU > 0.5 by an anchor of the model's
+default anchor set, ``calipso_tf.anchors.generate_anchors``):
 
 - person (1): blue body, skin head with an eye and a nose on the facing side, one arm
   ending in a skin-coloured hand on the hand side, two legs.
@@ -51,6 +52,8 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
+from calipso_tf.anchors import generate_anchors
+
 VERBS = ({"id": 1, "name": "hold"}, {"id": 2, "name": "look"}, {"id": 3, "name": "hug"}, {"id": 4, "name": "run"})
 OBJECTS = ({"id": 1, "name": "person"}, {"id": 37, "name": "sports ball"}, {"id": 47, "name": "cup"},
            {"id": 62, "name": "chair"}, {"id": 84, "name": "book"})
@@ -66,6 +69,7 @@ VERSION = 1
 MIN_ANCHOR_IOU = 0.55  # margin over the 0.5 assignment threshold
 MARGIN = 4  # px kept free between boxes that do not interact
 TRIES = 30
+MAX_OBJECTS = 4
 
 SKIN = (235, 190, 150)
 LEGS = (45, 45, 70)
@@ -95,22 +99,6 @@ class Scene:
 
 
 # ----------------------------------------------------------------------------- anchors
-
-def anchor_boxes(image_size, strides=(8, 16, 32, 64, 128), scales=(1.0, 2 ** (1 / 3), 2 ** (2 / 3)),
-                 ratios=(0.5, 1.0, 2.0)) -> np.ndarray:
-    """RetinaNet anchors (A, 4) [x1, y1, x2, y2] px for image_size (H, W): side 4*stride*scale, h/w = ratio."""
-    height, width = image_size
-    ratio = np.asarray(ratios)[None, :]
-    out = []
-    for stride in strides:
-        size = 4 * stride * np.asarray(scales)[:, None]
-        half = np.stack([(size / np.sqrt(ratio)).ravel(), (size * np.sqrt(ratio)).ravel()], -1) / 2  # (9, 2)
-        cy, cx = np.meshgrid((np.arange(math.ceil(height / stride)) + 0.5) * stride,
-                             (np.arange(math.ceil(width / stride)) + 0.5) * stride, indexing="ij")
-        centre = np.stack([cx.ravel(), cy.ravel()], -1)[:, None, :]  # (L, 1, 2)
-        out.append(np.concatenate([centre - half, centre + half], -1).reshape(-1, 4))
-    return np.concatenate(out)
-
 
 def best_anchor_iou(boxes, anchors) -> np.ndarray:
     """Best IoU (N,) of boxes (N, 4) against anchors (A, 4), continuous coordinates."""
@@ -196,8 +184,8 @@ def _place_free(rng, scene, layout, category) -> int | None:
     for _ in range(TRIES):
         box = _random_box(rng, layout, _size(rng, category))
         if layout.fits(box):
-            return _add(scene, layout, Thing(category, box, _jitter(rng, COLOURS[category]),
-                                             facing=int(rng.choice([-1, 1])), hand=int(rng.choice([-1, 1]))))
+            pose = dict(facing=int(rng.choice([-1, 1])), hand=int(rng.choice([-1, 1]))) if category == PERSON else {}
+            return _add(scene, layout, Thing(category, box, _jitter(rng, COLOURS[category]), **pose))
     return None
 
 
@@ -267,8 +255,12 @@ def _look(rng, scene, layout, p) -> None:
                 return
 
 
+def _num_objects(scene) -> int:
+    return sum(t.category != PERSON for t in scene.things)
+
+
 def sample_scene(rng, image_size, anchors) -> Scene:
-    """Random scene: 1-3 persons, 1-4 objects, verbs as in the module docstring."""
+    """Random scene: 1-3 persons, up to MAX_OBJECTS objects (1 unless space runs out), verbs as in the module docstring."""
     scene, layout = Scene(), Layout(image_size, anchors)
     num_persons = int(rng.integers(1, 4))
     if num_persons >= 2 and rng.random() < 0.35:
@@ -277,15 +269,14 @@ def sample_scene(rng, image_size, anchors) -> Scene:
         pass
     hugging = {i for pair in scene.hugs for i in pair}
     for p in [i for i in range(len(scene.things)) if i not in hugging]:
-        if rng.random() < 0.45:
+        if rng.random() < 0.45 and _num_objects(scene) < MAX_OBJECTS:
             _hold(rng, scene, layout, p)
-        if rng.random() < 0.6:
+        if rng.random() < 0.6 and _num_objects(scene) < MAX_OBJECTS:
             _look(rng, scene, layout, p)
         if rng.random() < 0.3:
             scene.things[p].running = True
             scene.hois.append((p, NO_TARGET, RUN))
-    num_objects = sum(t.category != PERSON for t in scene.things)
-    for _ in range(max(int(rng.integers(1, 5)) - num_objects, 0)):
+    for _ in range(max(int(rng.integers(1, MAX_OBJECTS + 1)) - _num_objects(scene), 0)):
         present = [t.category for t in scene.things if t.category != PERSON]
         category = int(rng.choice(present)) if present and rng.random() < 0.5 else int(rng.choice(LOOKABLE))
         _place_free(rng, scene, layout, category)
@@ -344,6 +335,13 @@ def _draw_person(img, yy, xx, t: Thing) -> None:
     img[_disc(yy, xx, cx + t.facing * 0.45 * r, cy - 0.1 * r, max(1.3, 0.2 * r))] = (10, 10, 10)
 
 
+def _draw_hug_arms(img, yy, xx, a, b) -> None:
+    """Two 4 px skin bands joining the bodies of person boxes a and b at chest height."""
+    for fy in (0.36, 0.48):
+        img[_segment(yy, xx, (a[0] + a[2]) / 2, a[1] + fy * (a[3] - a[1]),
+                     (b[0] + b[2]) / 2, b[1] + fy * (b[3] - b[1]), 4)] = SKIN
+
+
 def _draw_hand(img, yy, xx, t: Thing) -> None:
     """Skin disc at the end of the arm, drawn over any held object."""
     x1, y1, x2, y2 = t.box
@@ -357,8 +355,9 @@ def _draw_object(img, yy, xx, t: Thing) -> None:
     w, h = x2 - x1, y2 - y1
     cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
     if t.category == BALL:
-        img[_disc(yy, xx, cx, cy, min(w, h) / 2)] = t.colour
-        img[_disc(yy, xx, cx, cy, min(w, h) / 2) & (np.abs(yy - cy) <= 0.8)] = (40, 20, 10)
+        ball = _disc(yy, xx, cx, cy, min(w, h) / 2)
+        img[ball] = t.colour
+        img[ball & (np.abs(yy - cy) <= 0.8)] = (40, 20, 10)
     elif t.category == CUP:
         hx = x1 + 0.75 * w
         img[_disc(yy, xx, hx, cy, 0.25 * w) & ~_disc(yy, xx, hx, cy, 0.12 * w) & (xx >= hx)] = t.colour
@@ -382,10 +381,7 @@ def render(rng, scene, image_size) -> np.ndarray:
     for t in persons:
         _draw_person(img, yy, xx, t)
     for i, j in scene.hugs:
-        a, b = scene.things[i], scene.things[j]
-        (ax, ay, _), (bx, by, _) = _head(a.box), _head(b.box)
-        for fy in (0.36, 0.48):
-            img[_segment(yy, xx, ax, a.box[1] + fy * (a.box[3] - a.box[1]), bx, b.box[1] + fy * (b.box[3] - b.box[1]), 4)] = SKIN
+        _draw_hug_arms(img, yy, xx, scene.things[i].box, scene.things[j].box)
     for t in scene.things:
         if t.category != PERSON:
             _draw_object(img, yy, xx, t)
@@ -418,7 +414,7 @@ def _write_json(path: Path, obj) -> None:
 def make_example(seed, split, index, image_size=(128, 128)) -> tuple[dict, np.ndarray]:
     """(annotation dict in the HICO JSON layout, (H, W, 3) uint8 image) for one image."""
     rng = np.random.default_rng([seed, list(SPLITS).index(split), index])
-    scene = sample_scene(rng, image_size, anchor_boxes(image_size))
+    scene = sample_scene(rng, image_size, generate_anchors(image_size))
     image = render(rng, scene, image_size)
     entry = {
         "file_name": f"synth_{split}_{index:06d}.jpg",

@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 from calipso_tf import synthetic
+from calipso_tf.anchors import generate_anchors
 
 SIZE = (128, 128)
 NUM_TRAIN, NUM_TEST = 48, 16
@@ -89,11 +90,12 @@ def test_boxes_inside_image_and_anchor_covered(dataset):
             assert _iou([x1, y1, x2 + 1, y2 + 1], anchors).max() > 0.5
 
 
-def test_library_anchors_match_reference():
-    ours = synthetic.anchor_boxes(SIZE)
+def test_model_anchors_match_reference():
+    """The generator checks coverage with the model's anchors; they must be the set the scenes are sized for."""
+    ours = generate_anchors(SIZE)
     ref = _reference_anchors(*SIZE)
     assert ours.shape == ref.shape == (9 * (16 * 16 + 8 * 8 + 4 * 4 + 2 * 2 + 1), 4)
-    np.testing.assert_allclose(np.sort(ours, axis=0), np.sort(ref, axis=0), atol=1e-9)
+    np.testing.assert_allclose(np.sort(ours, axis=0), np.sort(ref, axis=0), atol=1e-4)
 
 
 def test_hoi_rows_are_consistent(dataset):

@@ -169,7 +169,7 @@ class TripletDecoder(keras.layers.Layer):
 
     def __init__(self, threshold: float = 0.0, top_k: int = 100, person_category_id: int = 1,
                  mapping_iou: float = 0.5, **kwargs):
-        super().__init__(trainable=False, **kwargs)
+        super().__init__(**kwargs)
         self.threshold = threshold
         self.top_k = top_k
         self.person_category_id = person_category_id
@@ -186,9 +186,7 @@ class TripletDecoder(keras.layers.Layer):
                               person_category_id=self.person_category_id)
 
     def get_config(self) -> dict[str, Any]:
-        config = super().get_config()
-        config.pop("trainable", None)
-        return {**config, "threshold": self.threshold, "top_k": self.top_k,
+        return {**super().get_config(), "threshold": self.threshold, "top_k": self.top_k,
                 "person_category_id": self.person_category_id, "mapping_iou": self.mapping_iou}
 
 

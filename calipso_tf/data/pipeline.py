@@ -18,28 +18,42 @@ from calipso_tf.data import records
 AUTOTUNE = tf.data.AUTOTUNE
 
 
-def decode_and_resize(example: dict, image_size: tuple[int, int]) -> dict:
-    """Decodes the image and fits it into image_size; adds "image" (H, W, 3) f32 0..255
-    in the padded frame, "scale" (scalar) and "resized_size" (2,) int32."""
-    image = tf.io.decode_image(example["encoded"], channels=3, expand_animations=False)
+def resize_to_fit(image: tf.Tensor, image_size: tuple[int, int]) -> tuple[tf.Tensor, tf.Tensor]:
+    """(h, w, 3) image -> (resized f32 0..255 image fitting image_size, scale factor).
+
+    The aspect ratio is kept: scale = min(H / h, W / w). No padding yet.
+    """
     height = tf.cast(tf.shape(image)[0], tf.float32)
     width = tf.cast(tf.shape(image)[1], tf.float32)
     scale = tf.minimum(image_size[0] / height, image_size[1] / width)
     resized_size = tf.cast(tf.round(tf.stack([height, width]) * scale), tf.int32)
     resized_size = tf.minimum(resized_size, tf.constant(image_size, tf.int32))
-    image = tf.image.resize(tf.cast(image, tf.float32), resized_size, antialias=True)
+    resized = tf.image.resize(tf.cast(image, tf.float32), resized_size, antialias=True)
+    return tf.clip_by_value(resized, 0.0, 255.0), scale
+
+
+def decode_and_resize(example: dict, image_size: tuple[int, int]) -> dict:
+    """Decodes the image and fits it into image_size; adds "image" (h', w', 3) f32 0..255
+    (unpadded), "scale" (scalar) and "resized_size" (2,) int32, and scales the boxes."""
+    image = tf.io.decode_image(example["encoded"], channels=3, expand_animations=False)
+    resized, scale = resize_to_fit(image, image_size)
     out = dict(example)
-    out["image"] = tf.clip_by_value(image, 0.0, 255.0)
+    out["image"] = resized
     out["scale"] = scale
-    out["resized_size"] = resized_size
+    out["resized_size"] = tf.shape(resized)[:2]
     out["boxes"] = example["boxes"] * scale
     return out
 
 
-def horizontal_flip(example: dict, seed: tf.Tensor | None = None) -> dict:
+def horizontal_flip(example: dict, seed: int | tf.Tensor = 0) -> dict:
     """Flips the resized image and its boxes with probability 1/2 (labels unchanged:
-    no verb depends on left/right)."""
-    flip = tf.random.uniform([], seed=seed) < 0.5
+    no verb depends on left/right).
+
+    The coin is stateless, a function of (seed, image id) only, so the augmentation is
+    the same whatever the order or parallelism of the map (needed for exact resume).
+    """
+    coin_seed = tf.stack([tf.cast(seed, tf.int64), tf.cast(example["image_id"], tf.int64)])
+    flip = tf.random.stateless_uniform([], seed=coin_seed) < 0.5
     width = tf.cast(example["resized_size"][1], tf.float32)
     boxes = example["boxes"]
     flipped = tf.stack([width - boxes[:, 2], boxes[:, 1], width - boxes[:, 0], boxes[:, 3]], axis=1)
@@ -91,22 +105,27 @@ class InputPipeline:
         self.anchors = tf.constant(anchor_lib.generate_anchors(self.image_size, config.model.anchors))
         self.verb_target_table = target_lib.verb_target_lookup(self.manifest.verb_target_categories)
 
-    def _records(self, split: str, training: bool, input_context: tf.distribute.InputContext | None):
+    def _records(self, split: str, seed: int | tf.Tensor | None,
+                 input_context: tf.distribute.InputContext | None):
+        """Parsed records; shard files shuffled with ``seed`` when it is given (training).
+
+        Interleaving is deterministic so that a seed fixes the order exactly.
+        """
         files = self.manifest.shard_paths(split, self.data_dir)
         ds = tf.data.Dataset.from_tensor_slices(files)
         if input_context is not None and input_context.num_input_pipelines > 1:
             ds = ds.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
-        if training:
-            ds = ds.shuffle(len(files), seed=self.config.train.seed, reshuffle_each_iteration=True)
+        if seed is not None:
+            ds = ds.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
         ds = ds.interleave(tf.data.TFRecordDataset, cycle_length=min(len(files), 8), num_parallel_calls=AUTOTUNE,
-                           deterministic=not training)
+                           deterministic=True)
         return ds.map(records.parse, num_parallel_calls=AUTOTUNE)
 
-    def _prepare(self, example: dict, training: bool) -> dict:
+    def _prepare(self, example: dict, flip_seed: int | tf.Tensor | None = None) -> dict:
         data = self.config.data
         example = decode_and_resize(example, self.image_size)
-        if training and data.horizontal_flip:
-            example = horizontal_flip(example)
+        if flip_seed is not None and data.horizontal_flip:
+            example = horizontal_flip(example, flip_seed)
         return pad_example(example, self.image_size, data.max_boxes, data.max_triplets)
 
     def encode(self, example: dict) -> tuple[tf.Tensor, dict]:
@@ -119,21 +138,26 @@ class InputPipeline:
         return example["image"], targets
 
     def train_dataset(self, batch_size: int, input_context: tf.distribute.InputContext | None = None,
-                      repeat: bool = True) -> tf.data.Dataset:
-        """Infinite shuffled batches of (images (B, H, W, 3), targets dict)."""
-        ds = self._records(self.config.data.train_split, True, input_context)
+                      repeat: bool = True, seed: int | tf.Tensor | None = None) -> tf.data.Dataset:
+        """Infinite shuffled batches of (images (B, H, W, 3), targets dict).
+
+        ``seed`` (int or int64 scalar tensor; default train.seed) fixes the file order,
+        the shuffle and the flips: the same seed gives the same batches, element for element.
+        """
+        seed = self.config.train.seed if seed is None else seed
+        ds = self._records(self.config.data.train_split, seed, input_context)
         if self.config.data.cache:
             ds = ds.cache()
         if repeat:
             ds = ds.repeat()
-        ds = ds.shuffle(self.config.data.shuffle_buffer, seed=self.config.train.seed)
-        ds = ds.map(lambda e: self.encode(self._prepare(e, True)), num_parallel_calls=AUTOTUNE)
+        ds = ds.shuffle(self.config.data.shuffle_buffer, seed=seed)
+        ds = ds.map(lambda e: self.encode(self._prepare(e, seed)), num_parallel_calls=AUTOTUNE)
         return ds.batch(batch_size, drop_remainder=True).prefetch(AUTOTUNE)
 
     def eval_dataset(self, batch_size: int, split: str | None = None) -> tf.data.Dataset:
         """Ordered batches of padded examples (image, scale, boxes in the input frame,
         category_ids, num_boxes, triplets, image_id, filename, height, width)."""
-        ds = self._records(split or self.config.data.eval_split, False, None)
-        ds = ds.map(lambda e: self._prepare(e, False), num_parallel_calls=AUTOTUNE)
+        ds = self._records(split or self.config.data.eval_split, None, None)
+        ds = ds.map(self._prepare, num_parallel_calls=AUTOTUNE)
         ds = ds.map(lambda e: {k: v for k, v in e.items() if k != "encoded"})
         return ds.batch(batch_size).prefetch(AUTOTUNE)

@@ -24,9 +24,18 @@ class Category:
 
 @dataclasses.dataclass
 class Split:
+    """Shard files (relative to the manifest's folder) and the split's ground-truth files.
+
+    annotations: the annotation file evaluation reads (HICO-DET JSON layout, or V-COCO's
+    vcoco_{split}.json); instances / image_ids: V-COCO's COCO instances file and the
+    split's image-id list (empty for other datasets).
+    """
+
     shards: list[str]
     num_examples: int
     annotations: str = ""
+    instances: str = ""
+    image_ids: str = ""
 
 
 @dataclasses.dataclass
@@ -36,7 +45,8 @@ class Manifest:
     verbs[i] is network verb index i; objects lists the dataset's object categories
     (person first). verb_target_categories[i] is L_v for verb i (object category ids).
     hoi_train_counts maps "object_id,verb_id" (dataset ids) to the number of training
-    triplets, from which the rare / non-rare split follows.
+    triplets; rare_hois / non_rare_hois split the "object_id,verb_id" categories seen in
+    any split by that count (rare: fewer than 10).
     """
 
     dataset: str
@@ -45,6 +55,8 @@ class Manifest:
     splits: dict[str, Split]
     verb_target_categories: list[list[int]]
     hoi_train_counts: dict[str, int] = dataclasses.field(default_factory=dict)
+    rare_hois: list[str] = dataclasses.field(default_factory=list)
+    non_rare_hois: list[str] = dataclasses.field(default_factory=list)
     person_category_id: int = 1
     statistics: dict[str, Any] = dataclasses.field(default_factory=dict)
 
@@ -77,6 +89,7 @@ def write_json_atomic(path: str, payload: Any) -> None:
     try:
         with os.fdopen(fd, "w") as f:
             json.dump(payload, f, indent=1)
+        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

@@ -110,7 +110,7 @@ def serialize(record: HoiRecord) -> bytes:
         "hoi/object": _int64(triplets[:, 1]),
         "hoi/verb": _int64(triplets[:, 2]),
     }
-    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString(deterministic=True)
 
 
 def parse(serialized: tf.Tensor) -> dict[str, tf.Tensor]:

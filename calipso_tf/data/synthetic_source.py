@@ -35,6 +35,6 @@ def ensure_synthetic_dataset(config: Config, num_shards: int = 4) -> str:
                        image_size=tuple(config.model.image_size), seed=config.train.seed, progress=True)
     log.info("converting it to TFRecord shards in %s", shards)
     subprocess.run([sys.executable, "-m", "data_prep", "--dataset", "synthetic",
-                    "--annotations", os.path.join(raw, "annotations"), "--images", os.path.join(raw, "images"),
+                    "--annotations", raw, "--images", os.path.join(raw, "images"),
                     "--output", shards, "--num-shards", str(num_shards)], check=True)
     return shards

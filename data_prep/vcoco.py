@@ -1,0 +1,125 @@
+"""V-COCO reader for the official s-gupta/v-coco layout.
+
+Under the v-coco ``data`` folder: ``vcoco/vcoco_{split}.json`` (26 per-action dicts with
+``action_name``, ``role_name``, ``image_id``, ``ann_id``, ``label`` and the flat,
+role-major ``role_object_id``), ``instances_vcoco_all_2014.json`` (COCO instances of
+the V-COCO images) and ``splits/vcoco_{split}.ids`` (one image id per line).
+
+Verbs: every (action, role) with an object role is one verb ``<action>_<role>`` (eat_obj,
+eat_instr); an agent-only action (stand, walk, run, smile) is one verb named after the
+action, without target. A positive whose role object id is 0 has no target (-1).
+Instances of an image: every annotated person plus every referenced role object,
+in COCO annotation id order; boxes [x, y, w, h] -> [x, y, x + w, y + h].
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from calipso_tf.data.manifest import Category
+from calipso_tf.data.records import NO_TARGET, HoiRecord
+from data_prep.source import DataError, DatasetSource, Issues, SplitSource, load_json
+
+SPLITS = ("train", "val", "test")
+INSTANCES = "instances_vcoco_all_2014.json"
+COCO_IMAGE_FOLDERS = ("train2014", "val2014")
+
+
+def _actions_path(root: str, split: str) -> str:
+    return os.path.join(root, "vcoco", f"vcoco_{split}.json")
+
+
+def _verbs(actions: list[dict]) -> list[tuple[str, int, int]]:
+    """(verb name, action position, role column) per verb; role column 0 = agent only."""
+    verbs = []
+    for a, action in enumerate(actions):
+        roles = action["role_name"]
+        verbs += [(action["action_name"], a, 0)] if len(roles) == 1 else \
+                 [(f"{action['action_name']}_{role}", a, r) for r, role in enumerate(roles) if r > 0]
+    return verbs
+
+
+def _rows(actions: list[dict], verbs: list[tuple[str, int, int]]) -> tuple[np.ndarray, np.ndarray]:
+    """-> persons (P, 2) [image id, ann id] of every annotated agent; triplets (T, 4)
+    [image id, agent ann id, object ann id or 0, verb index] of every positive."""
+    persons, triplets = [], []
+    columns = []
+    for action in actions:
+        image, ann = np.ravel(action["image_id"]).astype(np.int64), np.ravel(action["ann_id"]).astype(np.int64)
+        roles = np.reshape(np.asarray(action["role_object_id"], np.int64), (len(action["role_name"]), -1)).T
+        persons.append(np.column_stack([image, ann]))
+        columns.append((image, ann, np.ravel(action["label"]) == 1, roles))
+    for v, (_, a, r) in enumerate(verbs):
+        image, ann, positive, roles = columns[a]
+        target = roles[positive, r] if r else np.zeros(positive.sum(), np.int64)
+        triplets.append(np.column_stack([image[positive], ann[positive], target, np.full(len(target), v)]))
+    return np.concatenate(persons), np.concatenate(triplets)
+
+
+def _group(keys: np.ndarray, rows: np.ndarray) -> dict[int, np.ndarray]:
+    """Rows (N, ...) grouped by keys (N,) -> {key: rows in original order}."""
+    order = np.argsort(keys, kind="stable")
+    unique, starts = np.unique(keys[order], return_index=True)
+    return dict(zip(unique.tolist(), np.split(rows[order], starts[1:])))
+
+
+def _record(image: dict, person_anns: np.ndarray, triplets: np.ndarray, annotations: dict[int, dict],
+            where: str, issues: Issues) -> HoiRecord | None:
+    """One image -> HoiRecord; triplets (T, 4) as in _rows, ann ids resolved through annotations."""
+    targets = triplets[:, 2]
+    ann_ids = np.unique(np.concatenate([person_anns, triplets[:, 1], targets[targets > 0]]))
+    foreign = [a for a in ann_ids.tolist() if annotations.get(a, {}).get("image_id") != image["id"]]
+    if foreign:
+        issues.skip("unknown_annotation", f"{where}: ann_id / role_object_id {foreign[0]} is not a COCO annotation "
+                                          f"of image {image['id']} in {INSTANCES}")
+        return None
+    xywh = np.asarray([annotations[a]["bbox"] for a in ann_ids.tolist()], np.float32).reshape(-1, 4)
+    index = np.searchsorted(ann_ids, triplets[:, 1:3])
+    return HoiRecord(
+        filename=image["file_name"], image_id=int(image["id"]), height=int(image["height"]), width=int(image["width"]),
+        boxes=np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], 1),
+        category_ids=np.asarray([annotations[a]["category_id"] for a in ann_ids.tolist()], np.int64),
+        triplets=np.column_stack([index[:, 0], np.where(targets > 0, index[:, 1], NO_TARGET), triplets[:, 3]]))
+
+
+def _read_split(root: str, split: str, actions: list[dict], verbs, images: dict[int, dict],
+                annotations: dict[int, dict], image_dirs: list[str], strict: bool) -> SplitSource:
+    path = _actions_path(root, split)
+    ids_path = os.path.join(root, "splits", f"vcoco_{split}.ids")
+    if _verbs(actions) != verbs:
+        raise DataError(f"{path}: its actions and roles differ from those of vcoco_train.json")
+    persons, triplets = _rows(actions, verbs)
+    persons_of, triplets_of = _group(persons[:, 0], persons[:, 1]), _group(triplets[:, 0], triplets)
+    issues, records = Issues(strict), []
+    for image_id in np.loadtxt(ids_path, dtype=np.int64, ndmin=1).tolist():
+        where = f"{path}: image {image_id}"
+        if image_id not in images:
+            issues.skip("unknown_image", f"{where}: image id from {ids_path} is not in {INSTANCES}")
+            continue
+        record = _record(images[image_id], persons_of.get(image_id, np.zeros(0, np.int64)),
+                         triplets_of.get(image_id, np.zeros((0, 4), np.int64)), annotations, where, issues)
+        if record is not None:
+            records.append(record)
+    return SplitSource(split, path, records, image_dirs, issues,
+                       instances=os.path.join(root, INSTANCES), image_ids=ids_path)
+
+
+def read_vcoco(root: str, images_dir: str, strict: bool) -> DatasetSource:
+    """The v-coco ``data`` folder (or the repository above it) -> DatasetSource with splits train, val, test.
+
+    Images are looked up in images_dir, then images_dir/train2014 and images_dir/val2014.
+    """
+    if os.path.isdir(os.path.join(root, "data", "vcoco")):
+        root = os.path.join(root, "data")
+    coco = load_json(os.path.join(root, INSTANCES))
+    images = {img["id"]: img for img in coco["images"]}
+    annotations = {ann["id"]: ann for ann in coco["annotations"]}
+    objects = [Category(int(c["id"]), c["name"]) for c in sorted(coco["categories"], key=lambda c: c["id"])]
+    actions = {split: load_json(_actions_path(root, split)) for split in SPLITS}
+    verbs = _verbs(actions["train"])
+    image_dirs = [images_dir] + [os.path.join(images_dir, folder) for folder in COCO_IMAGE_FOLDERS]
+    splits = [_read_split(root, split, actions[split], verbs, images, annotations, image_dirs, strict)
+              for split in SPLITS]
+    return DatasetSource("vcoco", [Category(i + 1, name) for i, (name, _, _) in enumerate(verbs)], objects, splits)

@@ -77,7 +77,8 @@ def encode_targets(anchors, boxes, box_valid, category_ids, triplets, num_verbs,
                    match_iou=0.5, force_match_best_anchor=False):
     """Builds the target dict described in the module docstring for one image.
 
-    verb_target_sets: (V, C) f32 lookup, 1 where category id c is in L_v (C > max id).
+    verb_target_sets: (V, C) f32 lookup, 1 where category id c is in L_v. Category ids
+    outside [0, C) belong to no L_v.
     """
     g = boxes.shape[0]
     subj, obj, verb = triplets[:, 0], triplets[:, 1], triplets[:, 2]
@@ -87,8 +88,11 @@ def encode_targets(anchors, boxes, box_valid, category_ids, triplets, num_verbs,
     box_passive = _scatter_max([g, num_verbs], tf.stack([obj, verb], 1), has_target)
     box_target = _scatter_max([g, num_verbs], tf.stack([subj, verb], 1), has_target)
     component, interacting = verb_components(triplets, g, num_verbs)
-    safe_ids = tf.clip_by_value(category_ids, 0, tf.shape(verb_target_sets)[1] - 1)
-    in_target_set = tf.gather(verb_target_sets, safe_ids, axis=1) * tf.cast(box_valid, tf.float32)[None, :]
+    num_categories = tf.shape(verb_target_sets)[1]
+    safe_ids = tf.clip_by_value(category_ids, 0, num_categories - 1)
+    # Ids past the table (e.g. a category that is no verb's target) must not borrow the last column.
+    known = tf.cast(box_valid, tf.bool) & (category_ids >= 0) & (category_ids < num_categories)
+    in_target_set = tf.gather(verb_target_sets, safe_ids, axis=1) * tf.cast(known, tf.float32)[None, :]
     return {
         "anchor_box": assign_anchors(anchors, boxes, box_valid, match_iou, force_match_best_anchor),
         "box_active": box_active,

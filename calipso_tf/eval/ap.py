@@ -45,7 +45,7 @@ def precision_recall(tp: np.ndarray, num_positives: int, dtype=np.float64):
     cum_tp = np.cumsum(tp, dtype=dtype)
     cum_fp = np.cumsum(~tp, dtype=dtype)
     recall = cum_tp / dtype(num_positives)
-    precision = cum_tp / np.maximum(cum_tp + cum_fp, np.finfo(np.float64).eps)
+    precision = cum_tp / np.maximum(cum_tp + cum_fp, float(np.finfo(np.float64).eps))  # weak scalar: keeps dtype
     return recall, precision
 
 

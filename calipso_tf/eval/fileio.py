@@ -1,0 +1,93 @@
+"""Input validation and atomic file writes shared by the evaluators and reports."""
+
+from __future__ import annotations
+
+import json
+import operator
+import os
+import uuid
+
+import numpy as np
+
+
+def get_field(record, key: str, where: str):
+    """``record[key]``, or a ValueError naming ``where`` and the missing field."""
+    try:
+        return record[key]
+    except (KeyError, TypeError, IndexError):
+        raise ValueError(f"{where}: missing field '{key}'") from None
+
+
+def get_list(record, key: str, where: str) -> list:
+    """``record[key]``, which must be a list."""
+    value = get_field(record, key, where)
+    if not isinstance(value, list):
+        raise ValueError(f"{where}: field '{key}' must be a list, got {type(value).__name__}")
+    return value
+
+
+def _fits(value, width: int) -> bool:
+    try:
+        return np.asarray(value, dtype=np.float64).shape == (() if width == 1 else (width,))
+    except (TypeError, ValueError):
+        return False
+
+
+def numeric_table(rows: list, fields: list[tuple[str, int]], where: str) -> np.ndarray:
+    """Numeric fields of a list of dicts as one float64 table, vectorised.
+
+    Args:
+      rows: the records. fields: (key, width) pairs; width 1 is a number, k > 1 a list of k.
+      where: location prefix for errors, which read ``{where}[{row}]: field '{key}' ...``.
+
+    Returns:
+      (len(rows), sum of widths) float64 array, fields side by side.
+    """
+    keys = [key for key, _ in fields]
+    try:
+        values = list(map(operator.itemgetter(*keys), rows))
+        columns = zip(*values) if len(keys) > 1 else [values]
+        table = [np.array(column, dtype=np.float64).reshape(len(rows), w) for column, (_, w) in zip(columns, fields)]
+        return np.concatenate(table, axis=1) if rows else np.zeros((0, sum(w for _, w in fields)))
+    except (KeyError, TypeError, ValueError, IndexError):
+        pass
+    for k, row in enumerate(rows):  # slow path, only to name the faulty record
+        for key, w in fields:
+            value = get_field(row, key, f"{where}[{k}]")
+            if not _fits(value, w):
+                what = "a number" if w == 1 else f"a list of {w} numbers"
+                raise ValueError(f"{where}[{k}]: field '{key}' must be {what}, got {value!r}")
+    raise ValueError(f"{where}: malformed records")
+
+
+def integer_columns(table: np.ndarray, keys: list[str], where: str) -> np.ndarray:
+    """(N, K) float ``table`` as int64; a non-integral entry raises naming ``{where}[{row}]`` and its key."""
+    table = np.asarray(table).reshape(len(table), len(keys))
+    bad = ~np.isfinite(table) | (table != np.round(table))
+    if bad.any():
+        k, j = np.argwhere(bad)[0]
+        raise ValueError(f"{where}[{k}]: field '{keys[j]}' must be an integer, got {table[k, j]!r}")
+    return table.astype(np.int64)
+
+
+def load_json(path: str):
+    """Parsed JSON file; a decoding error names the file."""
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path}: not valid JSON ({e})") from None
+
+
+def atomic_write(path: str, write_fn, mode: str = "w") -> None:
+    """Calls ``write_fn(file)`` on a temporary file next to ``path``, then renames it over ``path``."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tmp = f"{path}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    try:
+        with open(tmp, mode.replace("w", "x")) as f:
+            write_fn(f)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise

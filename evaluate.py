@@ -12,6 +12,10 @@ predictions in the official layout next to the metrics, then scores them):
   python evaluate.py --dataset synthetic --checkpoint work_dirs/synthetic --detections gt
   python evaluate.py --dataset hico_det --checkpoint RUN_DIR --detections dets.json \
       --annotations test_hico.json --train-annotations trainval_hico.json
+  python evaluate.py --dataset vcoco --checkpoint RUN_DIR --detections gt
+V-COCO writes the official detections pickle (detections.pkl, calipso_tf/vcoco_output.py)
+and reads its ground truth from the manifest's split unless --vcoco-annotations,
+--coco-annotations or --split-ids are given; --shuffled-baseline is HICO-DET only.
 """
 
 from __future__ import annotations
@@ -41,7 +45,8 @@ flags.DEFINE_string("split", None, "Split to evaluate; default: data.eval_split.
 flags.DEFINE_string("detections", "gt", "Boxes the maps are read at: gt, a detections JSON, or retinanet:WEIGHTS.")
 flags.DEFINE_integer("batch_size", 8, "Inference batch size.")
 flags.DEFINE_integer("max_per_image", 100, "HICO-DET: keep the top HOIs per image (0 = no cap, as MATLAB).")
-flags.DEFINE_bool("shuffled_baseline", True, "Also score a shuffled-partner baseline of the model's predictions.")
+flags.DEFINE_bool("shuffled_baseline", True,
+                  "HICO-DET: also score a shuffled-partner baseline of the model's predictions.")
 flags.DEFINE_string("output", None, "metrics.json path; default: <model dir>/eval/metrics.json or ./metrics.json.")
 flags.DEFINE_bool("plots", True, "Write per-category AP and precision/recall PNGs next to the metrics.")
 
@@ -79,8 +84,7 @@ def evaluate_model(output: str) -> dict:
     manifest = manifest_lib.load(config.data.data_dir)
     split = FLAGS.split or config.data.eval_split
     if FLAGS.dataset == "vcoco":
-        raise app.UsageError("model evaluation on V-COCO: write detections with predict.py --vcoco; "
-                             "then score them with --predictions")
+        return evaluate_vcoco_model(model, config, manifest, split, output)
     test_json = FLAGS.annotations or manifest.splits[split].annotations
     train_json = FLAGS.train_annotations or manifest.splits[config.data.train_split].annotations
     source = detectors.make_source(FLAGS.detections, annotations=test_json,
@@ -100,6 +104,38 @@ def evaluate_model(output: str) -> dict:
                                   max_per_image=FLAGS.max_per_image or None)
         print(f"shuffled-partner baseline: mAP_full = {baseline['mAP_full']:.2f}  (model: {metrics['mAP_full']:.2f})")
     return metrics
+
+
+def evaluate_vcoco_model(model, config, manifest, split: str, output: str) -> dict:
+    """Inference over the split -> official detections pickle next to the metrics -> V-COCO metrics.
+
+    The ground-truth files default to the manifest's (vcoco json, COCO instances, split ids);
+    --detections gt reads every non-crowd box of the COCO instances file.
+    """
+    import numpy as np
+
+    from calipso_tf import detectors, evaluation, vcoco_output
+    from calipso_tf.eval import cli
+
+    files = manifest.splits[split]
+    vcoco_json = FLAGS.vcoco_annotations or files.annotations
+    coco_json = FLAGS.coco_annotations or files.instances
+    split_ids = FLAGS.split_ids or files.image_ids
+    _require(vcoco_annotations=vcoco_json, coco_annotations=coco_json, split_ids=split_ids)
+    if FLAGS.detections == "gt":
+        source = detectors.GroundTruthDetections.from_coco(coco_json, np.loadtxt(split_ids, np.int64, ndmin=1))
+    else:
+        source = detectors.make_source(FLAGS.detections, score_threshold=config.inference.detection_score_threshold,
+                                       max_detections=config.inference.max_detections)
+    layout = vcoco_output.VcocoLayout.from_file(vcoco_json, [v.name for v in manifest.verbs])
+    images = evaluation.decode_split(model, config, source, split, FLAGS.batch_size)
+    detections = vcoco_output.to_vcoco_detections(images, layout, manifest.person_category_id)
+    folder = os.path.dirname(os.path.abspath(output))
+    pred_path = os.path.join(folder, "detections.pkl")
+    vcoco_output.write_pickle(pred_path, detections)
+    log.info("wrote %d person detections to %s", len(detections), pred_path)
+    return cli.score_vcoco(vcoco_json, coco_json, split_ids, pred_path, output,
+                           plots_dir=folder if FLAGS.plots else None)
 
 
 def main(argv):

@@ -8,7 +8,8 @@ detector looks at it.
 
 Sources:
 
-- `GroundTruthDetections`: the annotated boxes, score 1.0.
+- `GroundTruthDetections`: the annotated boxes, score 1.0, from a PPDM/QPIC layout
+  annotation file (HICO-DET) or a COCO instances file (V-COCO).
 - `DetectionsFile`: pre-computed detections (e.g. Faster R-CNN or DETR), JSON, either
   a list of records or a dict keyed by file name::
 
@@ -107,8 +108,9 @@ class _TableSource(DetectionSource):
 
 
 class GroundTruthDetections(_TableSource):
-    """Annotated boxes with score 1.0, from a PPDM/QPIC layout annotation file
-    (a list of {"file_name", "annotations": [{"bbox", "category_id"}]})."""
+    """Annotated boxes with score 1.0: `from_json` reads a PPDM/QPIC layout annotation file
+    (a list of {"file_name", "annotations": [{"bbox", "category_id"}]}), `from_coco` a COCO
+    instances file."""
 
     @classmethod
     def from_json(cls, path: str) -> "GroundTruthDetections":
@@ -121,6 +123,40 @@ class GroundTruthDetections(_TableSource):
             categories = [a.get("category_id") if isinstance(a, dict) else None for a in annotations]
             table[os.path.basename(name)] = _checked(boxes, categories, [1.0] * len(boxes), f"{where} ({name!r})",
                                                      "annotations[].bbox", "annotations[].category_id")
+        return cls(table, path, "ground truth")
+
+    @classmethod
+    def from_coco(cls, path: str, image_ids: Iterable[int] | None = None) -> "GroundTruthDetections":
+        """Every non-crowd instance of a COCO instances file (V-COCO's
+        instances_vcoco_all_2014.json), of the given images (default: all), in file order.
+
+        Boxes [x, y, w, h] -> [x, y, x + w, y + h], as data_prep converts V-COCO; boxes
+        with w or h <= 0 are left out (the evaluator drops them too).
+        """
+        data = _load_json(path)
+        images = {}
+        for k, image in enumerate(_field(data, "images", list, path)):
+            images[_field(image, "id", int, f"{path}: images[{k}]")] = _field(image, "file_name", str,
+                                                                             f"{path}: images[{k}]")
+        wanted = set(images) if image_ids is None else {int(i) for i in image_ids}
+        unknown = sorted(wanted - set(images))
+        if unknown:
+            raise ValueError(f"{path}: image id {unknown[0]} is not in 'images'")
+        columns = {i: ([], []) for i in wanted}
+        for k, ann in enumerate(_field(data, "annotations", list, path)):
+            where = f"{path}: annotations[{k}]"
+            image_id = _field(ann, "image_id", int, where)
+            if image_id not in columns or ann.get("iscrowd", 0):
+                continue
+            box = _field(ann, "bbox", list, where)
+            if not (len(box) == 4 and all(_is_number(v) for v in box)):
+                raise ValueError(f"{where}: bbox = {box!r} is not [x, y, w, h]")
+            if box[2] > 0 and box[3] > 0:
+                columns[image_id][0].append([box[0], box[1], box[0] + box[2], box[1] + box[3]])
+                columns[image_id][1].append(_field(ann, "category_id", int, where))
+        table = {os.path.basename(images[i]): _checked(boxes, categories, [1.0] * len(boxes),
+                                                       f"{path}: image {i} ({images[i]!r})", "bbox", "category_id")
+                 for i, (boxes, categories) in columns.items()}
         return cls(table, path, "ground truth")
 
 

@@ -29,11 +29,11 @@ class InteractionHead(keras.layers.Layer):
         self.target_branch = target_branch
         self.verb_prior = verb_prior
         init = keras.initializers.RandomNormal(stddev=0.01)
-        self.tower = [
-            (keras.layers.Conv2D(channels, 3, padding="same", use_bias=False, kernel_initializer=init, name=f"block{i}_conv"),
-             keras.layers.BatchNormalization(name=f"block{i}_bn"))
-            for i in range(num_blocks)
-        ]
+        # Named attributes, not a list: tf.train.Checkpoint does not track Keras-tracked lists.
+        for i in range(num_blocks):
+            setattr(self, f"block{i}_conv", keras.layers.Conv2D(channels, 3, padding="same", use_bias=False,
+                                                               kernel_initializer=init, name=f"block{i}_conv"))
+            setattr(self, f"block{i}_bn", keras.layers.BatchNormalization(name=f"block{i}_bn"))
         a = anchors_per_location
         self.verb_outputs = num_verbs * (2 if passive_branch else 1)
         prior_bias = keras.initializers.Constant(-math.log((1 - verb_prior) / verb_prior))
@@ -44,6 +44,10 @@ class InteractionHead(keras.layers.Layer):
         self.embedding_conv = keras.layers.Conv2D(a * num_verbs * embedding_dim, 3, padding="same",
                                                   kernel_initializer=keras.initializers.RandomNormal(stddev=0.1),
                                                   name="embeddings")
+
+    @property
+    def tower(self) -> list[tuple[keras.layers.Conv2D, keras.layers.BatchNormalization]]:
+        return [(getattr(self, f"block{i}_conv"), getattr(self, f"block{i}_bn")) for i in range(self.num_blocks)]
 
     def build(self, input_shape):
         shape = tuple(input_shape)

@@ -1,0 +1,88 @@
+"""Helpers shared by the benchmarks: machine description, interleaved timing, atomic files."""
+
+from __future__ import annotations
+
+import io
+import os
+import platform
+import random
+import statistics
+import tempfile
+import time
+from typing import Any, Callable, Hashable
+
+import tensorflow as tf
+
+
+def cpu_model() -> str:
+    """The "model name" line of /proc/cpuinfo (platform.processor() elsewhere)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def gpu_names() -> list[str]:
+    """Names of the GPUs TensorFlow sees (empty on a CPU-only machine)."""
+    return [tf.config.experimental.get_device_details(gpu).get("device_name", gpu.name)
+            for gpu in tf.config.list_physical_devices("GPU")]
+
+
+def describe_device() -> str:
+    """E.g. "AMD EPYC, 2 cores; no GPU" or "... 16 cores; GPU: NVIDIA H100 80GB HBM3"."""
+    gpus = gpu_names()
+    return f"{cpu_model()}, {os.cpu_count()} cores; " + (f"GPU: {', '.join(gpus)}" if gpus else "no GPU")
+
+
+def fetch(outputs: Any) -> Any:
+    """Copies every output tensor to host, so a timing includes the device work."""
+    return tf.nest.map_structure(lambda t: t.numpy() if hasattr(t, "numpy") else t, outputs)
+
+
+def median_times_ms(cases: dict[Hashable, Callable[[], Any]], warmup: int, rounds: int,
+                    per_round: dict[Hashable, int] | None = None, seed: int = 0) -> dict[Hashable, float]:
+    """Median wall time (ms, time.perf_counter) of each zero-argument callable.
+
+    Each case first runs ``warmup`` untimed calls (tracing, allocation). The timed calls
+    then go in ``rounds`` rounds holding each case ``per_round[case]`` times (default 1:
+    cheap cases can afford more samples), in a fresh random order per round, so neither a
+    drift of the machine's load nor the case that ran just before favours one case.
+    """
+    for run in cases.values():
+        for _ in range(warmup):
+            fetch(run())
+    schedule = [name for name in cases for _ in range((per_round or {}).get(name, 1))]
+    samples: dict[Hashable, list[float]] = {name: [] for name in cases}
+    rng = random.Random(seed)
+    for _ in range(rounds):
+        for name in rng.sample(schedule, len(schedule)):
+            start = time.perf_counter()
+            fetch(cases[name]())
+            samples[name].append(1000.0 * (time.perf_counter() - start))
+    return {name: statistics.median(values) for name, values in samples.items()}
+
+
+def write_atomic(path: str, data: bytes) -> None:
+    """Writes bytes to a temporary file in path's folder, then renames it over path."""
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        os.remove(tmp)
+        raise
+
+
+def save_figure(figure, path: str) -> None:
+    """Renders a matplotlib figure to PNG and writes it atomically."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=120, bbox_inches="tight")
+    write_atomic(path, buffer.getvalue())

@@ -3,9 +3,11 @@
   python train.py                                   # synthetic default, CPU friendly
   python train.py --config configs/hico_det.yaml --data_dir data/hico_shards --strategy mirrored
   python train.py --set train.total_steps=2000 --set model.embedding_dim=4
+  TF_CONFIG='{...}' python train.py --strategy multi_worker ...   # one per machine, docs/TRAINING.md
 
 Checkpoints (tf.train.CheckpointManager) go to --model_dir every train.checkpoint_every
-steps; rerunning the same command resumes from the latest one. TensorBoard scalars
+steps; rerunning the same command resumes from the latest one, at the same data
+position. A non-finite loss stops the run, keeping the last good checkpoint. TensorBoard scalars
 (each loss term, learning rate) are written to --model_dir/tensorboard.
 """
 
@@ -18,6 +20,7 @@ import os
 from absl import app, flags
 
 import calipso_tf  # noqa: F401  (sets KERAS_BACKEND before keras is imported)
+from calipso_tf.cli import parse_flags
 from calipso_tf import config as config_lib
 
 FLAGS = flags.FLAGS
@@ -29,8 +32,11 @@ flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multi_worker"]
                   "default: one device; mirrored: all local GPUs; multi_worker: TF_CONFIG cluster.")
 flags.DEFINE_integer("steps", None, "Total training steps. Overrides train.total_steps.")
 flags.DEFINE_integer("batch_size", None, "Global batch size. Overrides train.batch_size.")
-flags.DEFINE_bool("mixed_precision", False, "Compute in float16 (GPU) with loss scaling.")
-flags.DEFINE_bool("jit_compile", False, "Compile the train step with XLA.")
+flags.DEFINE_enum("loop", "auto", ["auto", "fit", "custom"],
+                  "fit: model.fit; custom: strategy.run loop (required by multi_worker); auto picks.")
+flags.DEFINE_bool("mixed_precision", False, "Compute in float16 (GPU) with loss scaling; losses stay float32.")
+flags.DEFINE_bool("jit_compile", False, "Compile the per-replica train step with XLA.")
+flags.DEFINE_bool("sync_batch_norm", True, "With several replicas, BatchNorm uses global-batch statistics.")
 flags.DEFINE_bool("prepare_data", True, "Generate and convert the synthetic dataset when it is missing.")
 
 log = logging.getLogger("calipso_tf")
@@ -63,9 +69,9 @@ def main(argv):
 
         ensure_synthetic_dataset(config)
     result = engine.train(config, model_dir, strategy=FLAGS.strategy, mixed_precision=FLAGS.mixed_precision,
-                          jit_compile=FLAGS.jit_compile)
+                          jit_compile=FLAGS.jit_compile, loop=FLAGS.loop, sync_batch_norm=FLAGS.sync_batch_norm)
     print(json.dumps(result, indent=1))
 
 
 if __name__ == "__main__":
-    app.run(main)
+    app.run(main, flags_parser=parse_flags)

@@ -1,4 +1,10 @@
-"""Training driver shared by train.py and the tests: strategy, data, model, fit, resume."""
+"""Training driver shared by train.py and the tests: strategy, data, model, loop, resume.
+
+Two loops run the same step (``CalipsoModel.replica_step``): model.fit (default for the
+default and mirrored strategies) and the custom loop over ``strategy.run`` (required for
+multi_worker). Both read the same distributed stream, whose position is a function of the
+step, so a resumed run continues exactly where the checkpoint left it.
+"""
 
 from __future__ import annotations
 
@@ -10,84 +16,113 @@ import keras
 import tensorflow as tf
 
 from calipso_tf import config as config_lib
+from calipso_tf import custom_loop, distribute, training
 from calipso_tf.checkpoints import CONFIG_NAME
-from calipso_tf import training
 from calipso_tf.config import Config
 from calipso_tf.data.pipeline import InputPipeline
 from calipso_tf.model import build_model
 
 log = logging.getLogger("calipso_tf")
 
+LOOPS = ("auto", "fit", "custom")
 
-def make_strategy(name: str) -> tf.distribute.Strategy:
-    if name == "default":
-        return tf.distribute.get_strategy()
-    if name == "mirrored":
-        return tf.distribute.MirroredStrategy()
-    if name == "multi_worker":
-        return tf.distribute.MultiWorkerMirroredStrategy()
-    raise ValueError(f"unknown strategy {name!r}; use default, mirrored or multi_worker")
+
+def choose_loop(loop: str, strategy: tf.distribute.Strategy) -> str:
+    """auto -> custom under MultiWorkerMirroredStrategy (model.fit fails there), else fit."""
+    multi_worker = isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+    if loop == "auto":
+        return "custom" if multi_worker else "fit"
+    if loop == "fit" and multi_worker:
+        raise ValueError("--loop fit does not work under MultiWorkerMirroredStrategy "
+                         "(keras-team/keras#20585); use --loop custom")
+    if loop not in LOOPS:
+        raise ValueError(f"unknown loop {loop!r}; use one of {LOOPS}")
+    return loop
 
 
 def train(config: Config, model_dir: str, strategy: str | tf.distribute.Strategy = "default",
-          mixed_precision: bool = False, jit_compile: bool = False, verbose: int = 1) -> dict:
+          mixed_precision: bool = False, jit_compile: bool = False, loop: str = "auto",
+          sync_batch_norm: bool = True, verbose: int = 1) -> dict:
     """Trains to config.train.total_steps, resuming from model_dir's latest checkpoint.
 
-    Returns a summary dict: steps done, final losses, wall time, checkpoint path.
+    ``config.train.batch_size`` is the global batch, split evenly over the replicas.
+    ``sync_batch_norm``: with several replicas, BatchNorm normalises with the statistics
+    of the global batch, which makes the update independent of the number of replicas.
+    Returns a summary dict: steps, trained_steps, wall_seconds, steps_per_second, final
+    (window-mean losses), checkpoint, resumed_from_step, weights_sha256. Raises FloatingPointError on a
+    non-finite loss (the last good checkpoint is kept).
     """
-    strategy = make_strategy(strategy) if isinstance(strategy, str) else strategy
-    os.makedirs(model_dir, exist_ok=True)
-    config_lib.save_config(config, os.path.join(model_dir, CONFIG_NAME))
+    strategy = distribute.make_strategy(strategy) if isinstance(strategy, str) else strategy
+    loop = choose_loop(loop, strategy)
+    chief = distribute.is_chief(strategy)
+    train_cfg = config.train
+    replicas = strategy.num_replicas_in_sync
+    global_batch = train_cfg.batch_size
+    if global_batch % replicas:
+        raise ValueError(f"train.batch_size={global_batch} is not divisible by the {replicas} replicas")
+    if chief:
+        os.makedirs(model_dir, exist_ok=True)
+        config_lib.save_config(config, os.path.join(model_dir, CONFIG_NAME))
     if mixed_precision:
         keras.mixed_precision.set_global_policy("mixed_float16")
-    tf.random.set_seed(config.train.seed)
-    keras.utils.set_random_seed(config.train.seed)
+    keras.utils.set_random_seed(train_cfg.seed)
 
-    global_batch = config.train.batch_size
-    if global_batch % strategy.num_replicas_in_sync:
-        raise ValueError(f"train.batch_size={global_batch} is not divisible by the "
-                         f"{strategy.num_replicas_in_sync} replicas")
     pipeline = InputPipeline(config)
-    dataset = pipeline.train_dataset(global_batch)
-
     with strategy.scope():
         model = build_model(config)
-        model.compile(optimizer=training.build_optimizer(config.train, global_batch, mixed_precision),
-                      jit_compile=jit_compile)
+        if sync_batch_norm and replicas > 1:
+            distribute.synchronize_batch_norm(model)
+        model.compile(optimizer=training.build_optimizer(train_cfg, global_batch, mixed_precision),
+                      jit_compile=jit_compile and loop == "fit")
         model.optimizer.build(model.trainable_variables)
-        manager = training.make_checkpoint(model, os.path.join(model_dir, "checkpoints"), config.train.keep_checkpoints)
-        if manager.latest_checkpoint:
-            manager.checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
-            log.info("resumed from %s", manager.latest_checkpoint)
+        checkpoint_dir = distribute.WorkerDir(os.path.join(model_dir, "checkpoints"), chief)
+        checkpointer = training.Checkpointer(model, os.path.join(model_dir, "checkpoints"),
+                                             train_cfg.keep_checkpoints, train_cfg.checkpoint_every, checkpoint_dir)
+        start_step = checkpointer.restore()
 
-    start_step = int(model.optimizer.iterations.numpy())
-    total = config.train.total_steps
+    total = train_cfg.total_steps
+    log.info("strategy %s: %d replica(s) on %d worker(s)%s; loop %s; global batch %d = %d per replica; "
+             "lr %.5g (train.learning_rate %.5g x %d / reference batch %d), %d warm-up steps, x%g at %s; "
+             "mixed precision %s, XLA %s, synchronized BatchNorm %s; %s at step %d of %d",
+             type(strategy).__name__, replicas, distribute.num_workers(strategy), "" if chief else " (not chief)",
+             loop, global_batch, global_batch // replicas, training.scaled_learning_rate(train_cfg, global_batch),
+             train_cfg.learning_rate, global_batch, train_cfg.reference_batch_size, train_cfg.warmup_steps,
+             train_cfg.lr_decay_factor, list(train_cfg.lr_decay_steps), mixed_precision, jit_compile,
+             sync_batch_norm and replicas > 1, "resuming" if start_step else "starting", start_step, total)
     if start_step >= total:
         log.info("already trained to step %d >= train.total_steps=%d", start_step, total)
-        return {"steps": start_step, "checkpoint": manager.latest_checkpoint, "resumed": True}
+        return {"steps": start_step, "trained_steps": 0, "checkpoint": checkpointer.latest,
+                "resumed_from_step": start_step}
 
-    interval = config.train.log_every
-    checkpointer = training.CheckpointCallback(manager, config.train.checkpoint_every)
-    callbacks = [
-        checkpointer,
-        keras.callbacks.TensorBoard(os.path.join(model_dir, "tensorboard"), update_freq=interval),
-    ]
+    dataset = distribute.distributed_stream(strategy, pipeline, global_batch, start_step, total)
+    scalars = training.ScalarLog(os.path.join(model_dir, "tensorboard") if chief else None)
     t0 = time.time()
-    history = model.fit(dataset, initial_epoch=start_step // interval, epochs=-(-total // interval),
-                        steps_per_epoch=interval, callbacks=callbacks, verbose=verbose)
+    if loop == "fit":
+        final = _fit(model, dataset, checkpointer, scalars, start_step, total, train_cfg.log_every, verbose)
+    else:
+        final = custom_loop.run(model, strategy, dataset, checkpointer, scalars, start_step, total,
+                                train_cfg.log_every, global_batch, jit_compile, progress=verbose > 0 and chief)
     wall = time.time() - t0
-    steps = int(model.optimizer.iterations.numpy())
-    if checkpointer.nonfinite_step is not None:
-        raise FloatingPointError(f"training stopped at step {checkpointer.nonfinite_step}: non-finite loss; "
-                                 f"last good checkpoint: {manager.latest_checkpoint}")
+    checkpointer.raise_if_nonfinite()
+    steps = int(checkpointer.step.numpy())
     summary = {
         "steps": steps,
         "trained_steps": steps - start_step,
         "wall_seconds": round(wall, 2),
         "steps_per_second": round((steps - start_step) / wall, 3),
-        "final": {k: float(v[-1]) for k, v in history.history.items()},
-        "checkpoint": manager.latest_checkpoint,
+        "final": final,
+        "checkpoint": checkpointer.latest,
         "resumed_from_step": start_step,
+        "weights_sha256": training.weights_checksum(model.weights),
     }
-    log.info("trained %d steps in %.1fs; %s", steps - start_step, wall, summary["final"])
+    log.info("trained %d steps in %.1fs; %s", steps - start_step, wall, final)
     return summary
+
+
+def _fit(model, dataset, checkpointer, scalars, start_step: int, total: int, log_every: int, verbose: int) -> dict:
+    """model.fit in Keras epochs of ``log_every`` steps; returns the last epoch's mean losses."""
+    callback = training.FitCallback(checkpointer, scalars, start_step, total)
+    epochs = -(-(total - start_step) // log_every)
+    history = model.fit(dataset, epochs=epochs, steps_per_epoch=log_every, callbacks=[callback], verbose=verbose)
+    return {name: float(history.history[key][-1]) for name, key in training.LOG_KEYS.items()
+            if history.history.get(key)}

@@ -38,17 +38,29 @@ class CalipsoModel(keras.Model):
         self.levels = list(range(cfg.anchors.min_level, cfg.anchors.max_level + 1))
         if self.levels != [3, 4, 5, 6, 7]:
             raise ValueError("model.anchors levels must be P3..P7 (the RetinaNet FPN levels)")
+        if any(side % 32 for side in cfg.image_size):
+            raise ValueError(f"model.image_size={list(cfg.image_size)}: both sides must be multiples of 32 "
+                             "(the FPN upsamples P5 to P4 to P3)")
         self.backbone = ResNetFPN(cfg.backbone_depth, cfg.backbone_width, name="backbone_fpn")
         head_args = dict(num_verbs=cfg.num_verbs, anchors_per_location=cfg.anchors.anchors_per_location,
                          num_blocks=cfg.head_blocks, channels=cfg.head_channels, embedding_dim=cfg.embedding_dim,
                          passive_branch=cfg.passive_branch, target_branch=cfg.target_branch)
+        # Named attributes, not a list: tf.train.Checkpoint does not track Keras-tracked lists.
         if cfg.share_head_weights:
-            shared = InteractionHead(name="interaction_head", **head_args)
-            self.heads = [shared] * len(self.levels)
+            self.interaction_head = InteractionHead(name="interaction_head", **head_args)
         else:
-            self.heads = [InteractionHead(name=f"interaction_head_p{l}", **head_args) for l in self.levels]
+            for level in self.levels:
+                setattr(self, f"interaction_head_p{level}",
+                        InteractionHead(name=f"interaction_head_p{level}", **head_args))
         self.trackers = {name: keras.metrics.Mean(name=f"{name}_loss" if name != "total" else "loss")
                          for name in LOSS_TERMS}
+
+    @property
+    def heads(self) -> list[InteractionHead]:
+        """The head applied to each level, P3 first (the same object when shared)."""
+        if self.model_config.share_head_weights:
+            return [self.interaction_head] * len(self.levels)
+        return [getattr(self, f"interaction_head_p{level}") for level in self.levels]
 
     def call(self, images, training=False):
         features = self.backbone(images, training=training)
@@ -76,7 +88,13 @@ class CalipsoModel(keras.Model):
         local_batch = tf.cast(tf.shape(per_image_total)[0], tf.float32)
         return tf.reduce_sum(per_image_total) / (local_batch * replicas)
 
-    def train_step(self, data):
+    def replica_step(self, data):
+        """One optimiser step on this replica's share (B_local) of the global batch.
+
+        Forward, loss / global batch, gradients, then ``apply_gradients`` (which sums the
+        gradients over replicas under a strategy). Returns the per-image terms (B_local,).
+        Shared by ``train_step`` (model.fit) and the custom loop (``strategy.run``).
+        """
         images, targets = data
         with tf.GradientTape() as tape:
             terms = self.compute_losses(images, targets, training=True)
@@ -85,7 +103,10 @@ class CalipsoModel(keras.Model):
         variables = self.trainable_variables
         gradients = tape.gradient(scaled, variables)
         self.optimizer.apply_gradients(zip(gradients, variables))
-        return self._update_trackers(terms)
+        return terms
+
+    def train_step(self, data):
+        return self._update_trackers(self.replica_step(data))
 
     def test_step(self, data):
         images, targets = data

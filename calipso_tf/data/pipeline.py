@@ -45,7 +45,7 @@ def decode_and_resize(example: dict, image_size: tuple[int, int]) -> dict:
     return out
 
 
-def horizontal_flip(example: dict, seed: int | tf.Tensor = 0) -> dict:
+def horizontal_flip(example: dict, seed: int = 0) -> dict:
     """Flips the resized image and its boxes with probability 1/2 (labels unchanged:
     no verb depends on left/right).
 
@@ -87,6 +87,9 @@ def pad_example(example: dict, image_size: tuple[int, int], max_boxes: int, max_
         out["num_boxes"] = num_boxes
         out["num_triplets"] = num_triplets
     out["image"] = tf.ensure_shape(out["image"], [image_size[0], image_size[1], 3])
+    out["boxes"] = tf.ensure_shape(out["boxes"], [max_boxes, 4])
+    out["category_ids"] = tf.ensure_shape(out["category_ids"], [max_boxes])
+    out["triplets"] = tf.ensure_shape(out["triplets"], [max_triplets, 3])
     return out
 
 
@@ -105,7 +108,7 @@ class InputPipeline:
         self.anchors = tf.constant(anchor_lib.generate_anchors(self.image_size, config.model.anchors))
         self.verb_target_table = target_lib.verb_target_lookup(self.manifest.verb_target_categories)
 
-    def _records(self, split: str, seed: int | tf.Tensor | None,
+    def _records(self, split: str, seed: int | None,
                  input_context: tf.distribute.InputContext | None):
         """Parsed records; shard files shuffled with ``seed`` when it is given (training).
 
@@ -121,7 +124,7 @@ class InputPipeline:
                            deterministic=True)
         return ds.map(records.parse, num_parallel_calls=AUTOTUNE)
 
-    def _prepare(self, example: dict, flip_seed: int | tf.Tensor | None = None) -> dict:
+    def _prepare(self, example: dict, flip_seed: int | None = None) -> dict:
         data = self.config.data
         example = decode_and_resize(example, self.image_size)
         if flip_seed is not None and data.horizontal_flip:
@@ -138,11 +141,11 @@ class InputPipeline:
         return example["image"], targets
 
     def train_dataset(self, batch_size: int, input_context: tf.distribute.InputContext | None = None,
-                      repeat: bool = True, seed: int | tf.Tensor | None = None) -> tf.data.Dataset:
+                      repeat: bool = True, seed: int | None = None) -> tf.data.Dataset:
         """Infinite shuffled batches of (images (B, H, W, 3), targets dict).
 
-        ``seed`` (int or int64 scalar tensor; default train.seed) fixes the file order,
-        the shuffle and the flips: the same seed gives the same batches, element for element.
+        ``seed`` (default train.seed) fixes the file order, the shuffle and the flips: the
+        same seed gives the same batches, element for element.
         """
         seed = self.config.train.seed if seed is None else seed
         ds = self._records(self.config.data.train_split, seed, input_context)

@@ -40,6 +40,8 @@ flags.DEFINE_string("annotations", None, "Ground truth (HICO-DET JSON layout) fo
 flags.DEFINE_float("nms_iou", 0.5, "NMS IoU threshold of the built-in RetinaNet.")
 flags.DEFINE_string("data_dir", None, "Converted dataset whose manifest names the verbs; default: the config's.")
 flags.DEFINE_string("output", "outputs/predict", "Output folder.")
+flags.DEFINE_float("min_display_score", 0.3, "Draw only triplets scoring at least this (the JSON keeps all).")
+flags.DEFINE_integer("min_display_size", 512, "Pictures whose long side is shorter are enlarged to it for legible labels.")
 flags.mark_flag_as_required("checkpoint")
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
@@ -89,17 +91,6 @@ def read_video(path: str) -> Iterator[np.ndarray]:
             yield np.asarray(frame.convert("RGB"))
 
 
-def model_input(frame: np.ndarray, image_size: tuple[int, int]) -> tuple[np.ndarray, float]:
-    """RGB frame -> (padded model input (H, W, 3) float32 0..255, resize factor), as in training."""
-    import tensorflow as tf
-
-    from calipso_tf.data.pipeline import resize_to_fit
-
-    resized, scale = resize_to_fit(tf.convert_to_tensor(frame), image_size)
-    image = tf.image.pad_to_bounding_box(resized, 0, 0, image_size[0], image_size[1])
-    return image.numpy(), float(scale)
-
-
 class Predictor:
     """Model + detector source + decoder for one frame at a time."""
 
@@ -120,10 +111,14 @@ class Predictor:
 
     def __call__(self, name: str, frame: np.ndarray) -> tuple[dict, np.ndarray]:
         """One RGB frame -> (prediction dict, annotated picture)."""
-        from calipso_tf import detectors, inference, visualize
+        import tensorflow as tf
+
+        from calipso_tf import detectors, inference
+        from calipso_tf.data.pipeline import fit_to_input
 
         max_detections = self.config.inference.max_detections
-        image, scale = model_input(frame, tuple(self.config.model.image_size))
+        image, scale = fit_to_input(tf.convert_to_tensor(frame), tuple(self.config.model.image_size))
+        image, scale = image.numpy(), float(scale)
         det = self.source(name, image, scale).select(max_detections=max_detections)
         padded = detectors.pad_detections([det], max_detections)
         out = self.predict(image[None], padded["boxes"], padded["category_ids"], padded["scores"],
@@ -132,7 +127,25 @@ class Predictor:
         prediction = inference.to_hico_predictions(triplets, det.boxes, det.category_ids, name, self.verb_ids,
                                                    det.scores)
         prediction.update(height=int(frame.shape[0]), width=int(frame.shape[1]))
-        return prediction, visualize.draw_triplets(frame, triplets, self.verb_names)
+        return prediction, draw(frame, triplets, self.verb_names)
+
+
+def draw(frame: np.ndarray, triplets: dict, verb_names: list[str]) -> np.ndarray:
+    """Draws the triplets scoring >= --min_display_score on the frame, enlarged (nearest
+    neighbour) so that its long side is at least --min_display_size pixels."""
+    from PIL import Image
+
+    from calipso_tf import visualize
+
+    shown = triplets["score"][:int(triplets["num_triplets"])] >= FLAGS.min_display_score
+    keep = np.flatnonzero(shown)
+    view = {k: (v[keep] if k != "num_triplets" else np.int32(len(keep))) for k, v in triplets.items()}
+    factor = max(1.0, FLAGS.min_display_size / max(frame.shape[:2]))
+    if factor > 1.0:
+        size = (round(frame.shape[1] * factor), round(frame.shape[0] * factor))
+        frame = np.asarray(Image.fromarray(np.asarray(frame, np.uint8)).resize(size, Image.NEAREST))
+        view["subject_box"], view["object_box"] = view["subject_box"] * factor, view["object_box"] * factor
+    return visualize.draw_triplets(frame, view, verb_names)
 
 
 def write_outputs(folder: str, name: str, prediction: dict, picture: np.ndarray) -> None:

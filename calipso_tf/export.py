@@ -43,6 +43,7 @@ import tensorflow as tf
 from calipso_tf import anchors as anchor_lib
 from calipso_tf import config as config_lib
 from calipso_tf.config import Config
+from calipso_tf.data.pipeline import fit_to_input
 from calipso_tf.inference import TripletDecoder
 
 SERVING_DEFAULT = "serving_default"
@@ -61,19 +62,6 @@ DETECTIONS = (
     tf.TensorSpec([None, None], tf.float32, name="scores"),
     tf.TensorSpec([None], tf.int32, name="num_detections"),
 )
-
-
-def fit_to_input(image: tf.Tensor, image_size: tuple[int, int]) -> tuple[tf.Tensor, tf.Tensor]:
-    """One RGB image (h, w, 3), any real dtype 0..255 -> (model input (H, W, 3) float32
-    0..255, scale) as `calipso_tf.data.pipeline.decode_and_resize` + padding do it."""
-    height = tf.cast(tf.shape(image)[0], tf.float32)
-    width = tf.cast(tf.shape(image)[1], tf.float32)
-    scale = tf.minimum(image_size[0] / height, image_size[1] / width)
-    resized_size = tf.cast(tf.round(tf.stack([height, width]) * scale), tf.int32)
-    resized_size = tf.minimum(resized_size, tf.constant(image_size, tf.int32))
-    resized = tf.clip_by_value(tf.image.resize(tf.cast(image, tf.float32), resized_size, antialias=True), 0.0, 255.0)
-    padded = tf.image.pad_to_bounding_box(resized, 0, 0, image_size[0], image_size[1])
-    return tf.ensure_shape(padded, [image_size[0], image_size[1], 3]), scale
 
 
 def _checked(spec: tf.TensorSpec, tensor: tf.Tensor) -> tf.Tensor:

@@ -24,6 +24,12 @@ class CalipsoModel(keras.Model):
     ``train_step`` takes ``(images, targets)`` with targets from
     :func:`calipso_tf.targets.encode_targets` and divides the summed per-image loss by
     the global batch size, so it is correct under any distribution strategy.
+
+    ``model_config.freeze_batch_norm``: every BatchNormalization layer (backbone and
+    heads) is made non-trainable, which in Keras 3 also means it always normalises with
+    its moving statistics (inference mode) and never updates them. The usual choice when
+    fine-tuning a detector from pretrained weights with few images per device: the
+    update then does not depend on how the batch is split over replicas at all.
     """
 
     def __init__(self, model_config: dict | ModelConfig, loss_config: dict | LossConfig | None = None, **kwargs):
@@ -52,8 +58,18 @@ class CalipsoModel(keras.Model):
             for level in self.levels:
                 setattr(self, f"interaction_head_p{level}",
                         InteractionHead(name=f"interaction_head_p{level}", **head_args))
+        if cfg.freeze_batch_norm:
+            self.freeze_batch_norm()
         self.trackers = {name: keras.metrics.Mean(name=f"{name}_loss" if name != "total" else "loss")
                          for name in LOSS_TERMS}
+
+    def freeze_batch_norm(self) -> int:
+        """Puts every BatchNormalization layer in inference mode and out of the trainable
+        variables (moving statistics and gamma/beta stay fixed); returns how many."""
+        layers = [l for l in self._flatten_layers() if isinstance(l, keras.layers.BatchNormalization)]
+        for layer in layers:
+            layer.trainable = False
+        return len(layers)
 
     @property
     def heads(self) -> list[InteractionHead]:

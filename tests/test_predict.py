@@ -41,7 +41,8 @@ def test_predict_writes_json_and_pictures(tmp_path):
     out = tmp_path / "out"
     subprocess.run([sys.executable, os.path.join(ROOT, "predict.py"), f"--checkpoint={tmp_path / 'run'}",
                     f"--images={tmp_path / 'images'}", f"--video={tmp_path / 'clip.gif'}", "--detections=gt",
-                    f"--annotations={tmp_path / 'gt.json'}", f"--output={out}"], check=True, cwd=tmp_path)
+                    f"--annotations={tmp_path / 'gt.json'}", f"--output={out}", "--min_display_size=160"],
+                   check=True, cwd=tmp_path)
 
     predictions = json.loads((out / "predictions.json").read_text())
     assert [p["file_name"] for p in predictions] == names
@@ -53,5 +54,6 @@ def test_predict_writes_json_and_pictures(tmp_path):
             assert hoi["object_id"] in (-1, 0, 1, 2) and hoi["object_id"] != hoi["subject_id"]
             assert hoi["category_id"] in (1, 2, 3)
         assert len(p["hoi_prediction"]) == 2 * 3  # untrained, threshold 0: every (person, verb) is kept
-    assert Image.open(out / "a.jpg").size == (80, 90) and Image.open(out / "b.png").size == (100, 60)
+    # Pictures are enlarged (aspect kept) until the long side reaches --min_display_size.
+    assert Image.open(out / "a.jpg").size == (142, 160) and Image.open(out / "b.png").size == (160, 96)
     assert (out / "clip" / "clip_000001.jpg").exists() and (out / "clip" / "clip_000001.json").exists()

@@ -32,6 +32,16 @@ def resize_to_fit(image: tf.Tensor, image_size: tuple[int, int]) -> tuple[tf.Ten
     return tf.clip_by_value(resized, 0.0, 255.0), scale
 
 
+def fit_to_input(image: tf.Tensor, image_size: tuple[int, int]) -> tuple[tf.Tensor, tf.Tensor]:
+    """(h, w, 3) image 0..255 -> (model input (H, W, 3) f32, zero-padded bottom/right, scale).
+
+    Exactly what training and evaluation feed the model; used by predict.py and the export.
+    """
+    resized, scale = resize_to_fit(image, image_size)
+    padded = tf.image.pad_to_bounding_box(resized, 0, 0, image_size[0], image_size[1])
+    return tf.ensure_shape(padded, [image_size[0], image_size[1], 3]), scale
+
+
 def decode_and_resize(example: dict, image_size: tuple[int, int]) -> dict:
     """Decodes the image and fits it into image_size; adds "image" (h', w', 3) f32 0..255
     (unpadded), "scale" (scalar) and "resized_size" (2,) int32, and scales the boxes."""

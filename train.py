@@ -33,7 +33,8 @@ flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multi_worker"]
 flags.DEFINE_integer("steps", None, "Total training steps. Overrides train.total_steps.")
 flags.DEFINE_integer("batch_size", None, "Global batch size. Overrides train.batch_size.")
 flags.DEFINE_enum("loop", "auto", ["auto", "fit", "custom"],
-                  "fit: model.fit; custom: strategy.run loop (required by multi_worker); auto picks.")
+                  "fit: model.fit; custom: strategy.run loop (required by multi_worker); auto: custom with "
+                  "several replicas, fit with one.")
 flags.DEFINE_bool("mixed_precision", False, "Compute in float16 (GPU) with loss scaling; losses stay float32.")
 flags.DEFINE_bool("jit_compile", False, "Compile the per-replica train step with XLA.")
 flags.DEFINE_bool("sync_batch_norm", True, "With several replicas, BatchNorm uses global-batch statistics.")

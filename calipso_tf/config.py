@@ -43,6 +43,8 @@ class ModelConfig:
     share_head_weights: bool = True
     passive_branch: bool = True
     target_branch: bool = True
+    # BatchNorm in inference mode (moving statistics) and gamma/beta not trained; see CalipsoModel.
+    freeze_batch_norm: bool = False
     anchors: AnchorConfig = dataclasses.field(default_factory=AnchorConfig)
 
 

@@ -156,3 +156,25 @@ def test_get_config_round_trip_same_outputs():
     assert a["verb_logits"].shape[-1] == 3 and a["embeddings"].shape[-1] == 5
     for key in a:
         np.testing.assert_allclose(a[key], b[key], rtol=1e-6, atol=1e-6, err_msg=key)
+
+
+def test_freeze_batch_norm_fixes_statistics_and_removes_bn_from_training():
+    import numpy as np
+    import tensorflow as tf
+
+    from calipso_tf.model import build_model
+    from tests.conftest import make_tiny_config
+
+    free = build_model(make_tiny_config())
+    frozen = build_model(make_tiny_config(freeze_batch_norm=True))
+    bn_params = lambda m: sum(int(np.prod(v.shape)) for v in m.trainable_variables  # noqa: E731
+                              if "gamma" in v.path or "beta" in v.path)
+    assert bn_params(free) > 0 and bn_params(frozen) == 0
+    images = tf.random.uniform((2, 64, 64, 3), 0, 255, seed=3)
+    # Frozen BN normalises with its moving statistics even when training=True.
+    for key, value in frozen(images, training=False).items():
+        np.testing.assert_allclose(frozen(images, training=True)[key].numpy(), value.numpy(), atol=1e-5)
+    moving = [v.numpy().copy() for v in frozen.non_trainable_variables]
+    frozen(images, training=True)
+    for before, v in zip(moving, frozen.non_trainable_variables):
+        np.testing.assert_array_equal(before, v.numpy())

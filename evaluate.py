@@ -96,7 +96,9 @@ def evaluate_model(output: str) -> dict:
     atomic_write(pred_path, lambda f: json.dump(predictions, f))
     log.info("wrote %d image predictions to %s", len(predictions), pred_path)
     metrics = cli.score_hico(test_json, train_json, pred_path, output, plots_dir=folder if FLAGS.plots else None,
-                             max_per_image=FLAGS.max_per_image or None)
+                             max_per_image=FLAGS.max_per_image or None,
+                             verb_names={v.id: v.name for v in manifest.verbs},
+                             object_names={o.id: o.name for o in manifest.objects})
     if FLAGS.shuffled_baseline:
         base_path = os.path.join(folder, "predictions_shuffled_partners.json")
         atomic_write(base_path, lambda f: json.dump(evaluation.shuffle_partners(predictions), f))

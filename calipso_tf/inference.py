@@ -42,8 +42,17 @@ def map_boxes_to_anchors(boxes: tf.Tensor, anchors: tf.Tensor, iou_threshold: fl
     return tf.where(count > 0, above / tf.maximum(count, 1.0), best)
 
 
-def read_box_features(maps: dict[str, tf.Tensor], weights: tf.Tensor) -> dict[str, tf.Tensor]:
+MAX_ANCHORS_PER_BOX = 64
+
+
+def read_box_features(maps: dict[str, tf.Tensor], weights: tf.Tensor,
+                      max_anchors_per_box: int = MAX_ANCHORS_PER_BOX) -> dict[str, tf.Tensor]:
     """Reads the model maps at the detected boxes.
+
+    Only the (at most ``max_anchors_per_box``) anchors with non-zero weight are gathered,
+    so the cost is O(D k V T), not O(D N V T) over all N anchors. A box covered by more
+    anchors than that (none at the RetinaNet anchor density in practice) averages its
+    ``max_anchors_per_box`` highest-weight ones.
 
     Args:
       maps: the model outputs, "verb_logits" (B, N, 2V) or (B, N, V) without the
@@ -55,18 +64,23 @@ def read_box_features(maps: dict[str, tf.Tensor], weights: tf.Tensor) -> dict[st
       (passive is 1 without the passive branch), "embeddings" (B, D, V, T) averaged,
       and "target" (B, D, V) when the model has the target branch.
     """
+    k = min(max_anchors_per_box, weights.shape[-1])
+    values, index = tf.math.top_k(weights, k=k)  # (B, D, k)
+    values = tf.math.divide_no_nan(values, tf.reduce_sum(values, axis=-1, keepdims=True))
+
+    def average(tensor, activation=tf.identity):  # (B, N, ...) -> (B, D, ...)
+        gathered = activation(tf.gather(tensor, index, batch_dims=1))  # (B, D, k, ...)
+        w = tf.reshape(values, tf.concat([tf.shape(values), tf.ones([len(gathered.shape) - 3], tf.int32)], 0))
+        return tf.reduce_sum(gathered * w, axis=2)
+
     embeddings = maps["embeddings"]
     num_verbs = embeddings.shape[2]
-    verbs = tf.einsum("bdn,bnc->bdc", weights, tf.sigmoid(maps["verb_logits"]))
+    verbs = average(maps["verb_logits"], tf.sigmoid)
     active = verbs[..., :num_verbs]
     passive = verbs[..., num_verbs:] if verbs.shape[-1] == 2 * num_verbs else tf.ones_like(active)
-    features = {
-        "active": active,
-        "passive": passive,
-        "embeddings": tf.einsum("bdn,bnvt->bdvt", weights, embeddings),
-    }
+    features = {"active": active, "passive": passive, "embeddings": average(embeddings)}
     if "target_logits" in maps:
-        features["target"] = tf.einsum("bdn,bnv->bdv", weights, tf.sigmoid(maps["target_logits"]))
+        features["target"] = average(maps["target_logits"], tf.sigmoid)
     return features
 
 

@@ -179,3 +179,32 @@ def test_to_hico_predictions():
     assert [(h["subject_id"], h["object_id"], h["category_id"]) for h in result["hoi_prediction"]] == [
         (2, -1, 9), (2, -1, 5), (0, 3, 5), (0, 2, 9)]
     assert result["hoi_prediction"][0]["score"] == pytest.approx((0.9 * 0.9) ** (1 / 3), rel=1e-5)
+
+
+def test_sparse_read_equals_dense_average_over_the_real_anchor_grid():
+    """Gathering only each box's anchors gives the dense weighted average over all N."""
+    from calipso_tf.anchors import generate_anchors
+
+    rng = np.random.default_rng(0)
+    anchors = generate_anchors((128, 128))
+    n, v, t = len(anchors), 3, 2
+    xy = rng.uniform(0, 90, size=(1, 6, 2))
+    boxes = np.concatenate([xy, xy + rng.uniform(16, 38, size=(1, 6, 2))], -1).astype(np.float32)
+    maps = {"verb_logits": tf.constant(rng.normal(size=(1, n, 2 * v)), tf.float32),
+            "target_logits": tf.constant(rng.normal(size=(1, n, v)), tf.float32),
+            "embeddings": tf.constant(rng.normal(size=(1, n, v, t)), tf.float32)}
+    weights = inference.map_boxes_to_anchors(boxes, anchors)
+    features = inference.read_box_features(maps, weights)
+    dense = weights.numpy()
+    assert (dense > 0).sum(-1).max() > 1  # some box really averages several anchors
+    sig = lambda x: 1 / (1 + np.exp(-x.numpy()))  # noqa: E731
+    np.testing.assert_allclose(features["active"], np.einsum("bdn,bnc->bdc", dense, sig(maps["verb_logits"]))[..., :v],
+                               atol=1e-6)
+    np.testing.assert_allclose(features["target"], np.einsum("bdn,bnc->bdc", dense, sig(maps["target_logits"])),
+                               atol=1e-6)
+    np.testing.assert_allclose(features["embeddings"], np.einsum("bdn,bnvt->bdvt", dense, maps["embeddings"].numpy()),
+                               atol=1e-5)
+    # A cap below a box's anchor count averages its highest-weight anchors, renormalised.
+    capped = inference.read_box_features(maps, weights, max_anchors_per_box=1)["embeddings"].numpy()
+    first = np.argmax(dense, axis=-1)
+    np.testing.assert_allclose(capped[0], maps["embeddings"].numpy()[0, first[0]], atol=1e-6)

@@ -18,7 +18,6 @@ for MP4 and other FFmpeg formats); without it only animated images Pillow reads
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from typing import Iterator

@@ -29,11 +29,12 @@ Images are looked up by base name, so "images/x.jpg" finds the record "x.jpg".
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from typing import Any, Iterable
 
 import numpy as np
+
+from calipso_tf.eval.fileio import load_json
 
 # KerasCV / torchvision contiguous class index (0..79) -> COCO category id.
 COCO_IDS = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 27, 28, 31,
@@ -133,7 +134,7 @@ class GroundTruthDetections(_TableSource):
         Boxes [x, y, w, h] -> [x, y, x + w, y + h], as data_prep converts V-COCO; boxes
         with w or h <= 0 are left out (the evaluator drops them too).
         """
-        data = _load_json(path)
+        data = load_json(path)
         images = {}
         for k, image in enumerate(_field(data, "images", list, path)):
             images[_field(image, "id", int, f"{path}: images[{k}]")] = _field(image, "file_name", str,
@@ -164,7 +165,7 @@ class DetectionsFile(_TableSource):
     """Pre-computed detections from a JSON file (layout in the module docstring)."""
 
     def __init__(self, path: str, score_threshold: float = 0.0, max_detections: int | None = None):
-        data = _load_json(path)
+        data = load_json(path)
         if isinstance(data, dict):
             data = [{"file_name": name, **record} if isinstance(record, dict) else record for name, record in data.items()]
         elif not isinstance(data, list):
@@ -233,18 +234,8 @@ def make_source(spec: str, annotations: str | None = None, score_threshold: floa
     return DetectionsFile(spec, score_threshold=score_threshold, max_detections=max_detections)
 
 
-def _load_json(path: str) -> Any:
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"{path}: no such detections or annotation file")
-    with open(path) as f:
-        try:
-            return json.load(f)
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{path}: not valid JSON ({e})") from e
-
-
 def _load_records(path: str) -> list:
-    data = _load_json(path)
+    data = load_json(path)
     if not isinstance(data, list):
         raise ValueError(f"{path}: expected a list of image records, got {type(data).__name__}")
     return data

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-import json
 import re
 
 from calipso_tf.data.manifest import Category
 from calipso_tf.data.records import HoiRecord
+from calipso_tf.eval import fileio
 
 
 class DataError(ValueError):
@@ -83,9 +83,7 @@ def image_id_from_filename(filename: str, fallback: int) -> int:
 def load_json(path: str):
     """Parsed JSON file; DataError naming the file when it is missing or not JSON."""
     try:
-        with open(path) as f:
-            return json.load(f)
-    except FileNotFoundError as e:
-        raise DataError(f"{path}: no such file") from e
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise DataError(f"{path}: not valid JSON ({e})") from e
+        return fileio.load_json(path)
+    except (FileNotFoundError, ValueError) as e:
+        raise DataError(str(e)) from e
+

@@ -1,7 +1,6 @@
 """encode_targets / assign_anchors / verb_components on hand-built anchors and boxes."""
 
 import numpy as np
-import pytest
 import tensorflow as tf
 
 from calipso_tf.targets import assign_anchors, encode_targets, verb_components, verb_target_lookup

@@ -71,11 +71,13 @@ def integer_columns(table: np.ndarray, keys: list[str], where: str) -> np.ndarra
 
 
 def load_json(path: str):
-    """Parsed JSON file; a decoding error names the file."""
+    """Parsed JSON file; FileNotFoundError or ValueError naming the file otherwise."""
     try:
         with open(path) as f:
             return json.load(f)
-    except json.JSONDecodeError as e:
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: no such file") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ValueError(f"{path}: not valid JSON ({e})") from None
 
 

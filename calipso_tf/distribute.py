@@ -88,15 +88,24 @@ def epoch_stream(pipeline: InputPipeline, replica_batch: int, replicas_per_pipel
     Epoch e holds ``epoch_steps * replicas_per_pipeline`` batches of the pipeline seeded
     with train.seed + e; consecutive batches go to this pipeline's consecutive replicas.
     Resuming mid-epoch skips (decodes) the epoch's earlier batches: at most one epoch.
+    Every iterator of the returned dataset yields the same batches.
     """
     first_epoch, offset = divmod(start_step, epoch_steps)
     last_epoch = (max(total_steps, start_step + 1) - 1) // epoch_steps
     per_epoch = epoch_steps * replicas_per_pipeline
     base_seed = pipeline.config.train.seed
-    epochs = [pipeline.train_dataset(replica_batch, input_context, repeat=True, seed=base_seed + e).take(per_epoch)
-              for e in range(first_epoch, last_epoch + 1)]
-    stream = functools.reduce(tf.data.Dataset.concatenate, epochs)
-    return stream.skip(offset * replicas_per_pipeline).prefetch(tf.data.AUTOTUNE)
+
+    def build(_):
+        epochs = [pipeline.train_dataset(replica_batch, input_context, repeat=True, seed=base_seed + e).take(per_epoch)
+                  for e in range(first_epoch, last_epoch + 1)]
+        return functools.reduce(tf.data.Dataset.concatenate, epochs).skip(offset * replicas_per_pipeline)
+
+    # Built inside flat_map so that every iterator gets fresh shuffle seed generators: the
+    # seeded shuffles reshuffle on each new iterator of the same Dataset object, and Keras 3
+    # model.fit under a strategy iterates it twice (_maybe_symbolic_build peeks one batch,
+    # then reset() starts a new iterator), which otherwise trains on a different order.
+    stream = tf.data.Dataset.from_tensors(tf.constant(0, tf.int64)).flat_map(build)
+    return stream.prefetch(tf.data.AUTOTUNE)
 
 
 def distributed_stream(strategy: tf.distribute.Strategy, pipeline: InputPipeline, global_batch: int,

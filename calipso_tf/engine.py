@@ -47,8 +47,8 @@ def choose_loop(loop: str, strategy: tf.distribute.Strategy) -> str:
     if loop not in LOOPS:
         raise ValueError(f"unknown loop {loop!r}; use one of {LOOPS}")
     if loop == "fit" and strategy.num_replicas_in_sync > 1:
-        log.warning("--loop fit with %d replicas: not checked against the single-device step "
-                    "(the custom loop is); see docs/TRAINING.md", strategy.num_replicas_in_sync)
+        log.warning("--loop fit with %d replicas: measured equal to the single-device step but not covered "
+                    "by the tests (the custom loop is); see docs/TRAINING.md", strategy.num_replicas_in_sync)
     return loop
 
 

@@ -77,7 +77,7 @@ def evaluate_model(output: str) -> dict:
     from calipso_tf import checkpoints, detectors, evaluation
     from calipso_tf.data import manifest as manifest_lib
     from calipso_tf.eval import cli
-    from calipso_tf.eval.fileio import atomic_write
+    from calipso_tf.fileio import atomic_write
 
     overrides = list(FLAGS.set) + ([f"data.data_dir={FLAGS.data_dir}"] if FLAGS.data_dir else [])
     model, config = checkpoints.load_model(FLAGS.checkpoint, FLAGS.config, overrides)

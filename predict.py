@@ -148,7 +148,7 @@ def draw(frame: np.ndarray, triplets: dict, verb_names: list[str]) -> np.ndarray
 
 
 def write_outputs(folder: str, name: str, prediction: dict, picture: np.ndarray) -> None:
-    from calipso_tf.data.manifest import write_json_atomic
+    from calipso_tf.fileio import write_json_atomic
     from calipso_tf.visualize import save_image
 
     stem, ext = os.path.splitext(name)
@@ -160,7 +160,7 @@ def main(argv):
     del argv
     from tqdm import tqdm
 
-    from calipso_tf.data.manifest import write_json_atomic
+    from calipso_tf.fileio import write_json_atomic
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     if not FLAGS.images and not FLAGS.video:

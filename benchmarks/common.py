@@ -7,11 +7,12 @@ import os
 import platform
 import random
 import statistics
-import tempfile
 import time
 from typing import Any, Callable, Hashable
 
 import tensorflow as tf
+
+from calipso_tf.fileio import atomic_write
 
 
 def cpu_model() -> str:
@@ -66,23 +67,8 @@ def median_times_ms(cases: dict[Hashable, Callable[[], Any]], warmup: int, round
     return {name: statistics.median(values) for name, values in samples.items()}
 
 
-def write_atomic(path: str, data: bytes) -> None:
-    """Writes bytes to a temporary file in path's folder, then renames it over path."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        os.remove(tmp)
-        raise
-
-
 def save_figure(figure, path: str) -> None:
     """Renders a matplotlib figure to PNG and writes it atomically."""
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=120, bbox_inches="tight")
-    write_atomic(path, buffer.getvalue())
+    atomic_write(path, lambda f: f.write(buffer.getvalue()), "wb")

@@ -32,7 +32,7 @@ from benchmarks.pairwise_baseline import PairwiseBaseline, human_object_pairs
 from calipso_tf import config as config_lib
 from calipso_tf.anchors import generate_anchors
 from calipso_tf.config import Config
-from calipso_tf.data.manifest import write_json_atomic
+from calipso_tf.fileio import write_json_atomic
 from calipso_tf.inference import TripletDecoder
 from calipso_tf.model import build_model
 

@@ -32,7 +32,8 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image
 
-from benchmarks.common import describe_device, gpu_names, write_atomic
+from benchmarks.common import describe_device, gpu_names
+from calipso_tf.fileio import atomic_write, write_json_atomic
 from calipso_tf import config as config_lib
 from calipso_tf import synthetic
 from calipso_tf.config import Config
@@ -233,8 +234,8 @@ def main(argv=None) -> dict:
     results = {"device": describe_device(), "tensorflow": tf.__version__, "steps": args.steps, "warmup": args.warmup,
                "timestamp": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                "rows": rows}
-    manifest_lib.write_json_atomic(args.output, results)
-    write_atomic(os.path.splitext(args.output)[0] + ".md", markdown(results).encode())
+    write_json_atomic(args.output, results)
+    atomic_write(os.path.splitext(args.output)[0] + ".md", lambda f: f.write(markdown(results)))
     return results
 
 

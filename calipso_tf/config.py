@@ -194,12 +194,6 @@ def load_config(path: str | None = None, overrides: list[str] | None = None) -> 
 
 def save_config(config: Config, path: str) -> None:
     """Writes the config as YAML atomically (temp file then rename)."""
-    import os
-    import tempfile
+    from calipso_tf.fileio import atomic_write
 
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".yaml")
-    with os.fdopen(fd, "w") as f:
-        yaml.safe_dump(to_dict(config), f, sort_keys=False)
-    os.replace(tmp, path)
+    atomic_write(path, lambda f: yaml.safe_dump(to_dict(config), f, sort_keys=False))

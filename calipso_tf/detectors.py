@@ -34,7 +34,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from calipso_tf.eval.fileio import load_json
+from calipso_tf.fileio import load_json
 
 # KerasCV / torchvision contiguous class index (0..79) -> COCO category id.
 COCO_IDS = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 27, 28, 31,

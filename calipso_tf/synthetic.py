@@ -44,11 +44,11 @@ import dataclasses
 import io
 import json
 import math
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from calipso_tf.fileio import atomic_write
 from PIL import Image
 from tqdm import tqdm
 
@@ -394,21 +394,9 @@ def render(rng, scene, image_size) -> np.ndarray:
 
 # ----------------------------------------------------------------------------- files
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Writes data to a temporary file beside path, then renames it over path."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-
-
 def _write_json(path: Path, obj) -> None:
     """Atomic UTF-8 JSON write."""
-    _atomic_write(path, json.dumps(obj).encode("utf-8"))
+    atomic_write(str(path), lambda f: json.dump(obj, f))
 
 
 def make_example(seed, split, index, image_size=(128, 128)) -> tuple[dict, np.ndarray]:
@@ -433,7 +421,7 @@ def _write_example(args) -> dict:
     entry, image = make_example(seed, split, index, image_size)
     buf = io.BytesIO()
     Image.fromarray(image).save(buf, "JPEG", quality=quality)
-    _atomic_write(Path(image_dir) / entry["file_name"], buf.getvalue())
+    atomic_write(str(Path(image_dir) / entry["file_name"]), lambda f: f.write(buf.getvalue()), "wb")
     return entry
 
 

@@ -41,7 +41,8 @@ from typing import TYPE_CHECKING, Iterable
 
 import numpy as np
 
-from calipso_tf.eval.fileio import atomic_write, get_field, get_list, load_json
+from calipso_tf.eval.fileio import get_field, get_list
+from calipso_tf.fileio import atomic_write, load_json
 
 if TYPE_CHECKING:
     from calipso_tf.evaluation import DecodedImage

@@ -9,7 +9,6 @@ another subject's label is moved down until it is free.
 from __future__ import annotations
 
 import os
-import tempfile
 from typing import Any, Sequence
 
 import numpy as np
@@ -71,18 +70,12 @@ def draw_triplets(image: np.ndarray, triplets: dict[str, Any], verb_names: Seque
 
 def save_image(path: str, image: np.ndarray) -> None:
     """Writes an RGB uint8 array (format from the extension) atomically: temp file then rename."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=os.path.splitext(path)[1])
-    os.close(fd)
-    try:
-        Image.fromarray(np.asarray(image, np.uint8)).save(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    from calipso_tf.fileio import atomic_write
 
+    image_format = Image.registered_extensions().get(os.path.splitext(path)[1].lower())
+    if image_format is None:
+        raise ValueError(f"{path}: unknown image extension")
+    atomic_write(path, lambda f: Image.fromarray(np.asarray(image, np.uint8)).save(f, format=image_format), "wb")
 
 def _box(box: np.ndarray) -> tuple[int, int, int, int]:
     x1, y1, x2, y2 = (int(round(float(v))) for v in box)

@@ -8,6 +8,7 @@ import logging
 import os
 import sys
 
+from calipso_tf import fileio
 from calipso_tf.data import manifest as manifest_lib
 from data_prep import cleaning, hico_det, shards, synthetic, vcoco
 from data_prep.source import DataError, DatasetSource
@@ -65,7 +66,7 @@ def _write_eval_annotations(source: DatasetSource, output: str) -> None:
     """Writes the .mat content in the JSON layout (annotations/*_hico.json) for the evaluator."""
     for split in source.splits:
         split.annotations = os.path.join(output, "annotations", hico_det.SPLITS[split.name][0])
-        manifest_lib.write_json_atomic(split.annotations, hico_det.to_json_layout(split.records))
+        fileio.write_json_atomic(split.annotations, hico_det.to_json_layout(split.records))
 
 
 def read_source(args: argparse.Namespace) -> DatasetSource:

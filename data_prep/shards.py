@@ -28,6 +28,7 @@ import tensorflow as tf
 from PIL import Image
 from tqdm import tqdm
 
+from calipso_tf import fileio
 from calipso_tf.data import manifest as manifest_lib
 from calipso_tf.data.records import NO_TARGET, HoiRecord, serialize
 from data_prep import cleaning
@@ -266,7 +267,7 @@ def write_shards(source: DatasetSource, output: str, num_shards: int, workers: i
     with tqdm(total=total, unit="img", desc="writing shards", disable=not progress or not pending) as bar:
         for task, summary in _run(pending, workers):
             state = {"fingerprint": fingerprints[task.path], "summary": dataclasses.asdict(summary)}
-            manifest_lib.write_json_atomic(_state_path(task.path), state)
+            fileio.write_json_atomic(_state_path(task.path), state)
             summaries[task.path] = summary
             bar.update(len(task.records))
     for path in sorted(summaries):

@@ -14,7 +14,7 @@ import re
 
 from calipso_tf.data.manifest import Category
 from calipso_tf.data.records import HoiRecord
-from calipso_tf.eval import fileio
+from calipso_tf import fileio
 
 
 class DataError(ValueError):

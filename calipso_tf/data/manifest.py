@@ -10,8 +10,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import tempfile
 from typing import Any
+
+from calipso_tf.fileio import write_json_atomic
 
 MANIFEST_NAME = "manifest.json"
 
@@ -79,22 +80,6 @@ class Manifest:
         data["objects"] = [Category(**c) for c in data["objects"]]
         data["splits"] = {k: Split(**v) for k, v in data["splits"].items()}
         return cls(**data)
-
-
-def write_json_atomic(path: str, payload: Any) -> None:
-    """Writes JSON to a temp file in the same folder, then renames it into place."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".json")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(payload, f, indent=1)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
 
 
 def save(manifest: Manifest, root: str) -> str:

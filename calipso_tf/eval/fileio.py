@@ -1,11 +1,8 @@
-"""Input validation and atomic file writes shared by the evaluators and reports."""
+"""Input validation shared by the evaluators."""
 
 from __future__ import annotations
 
-import json
 import operator
-import os
-import uuid
 
 import numpy as np
 
@@ -68,28 +65,3 @@ def integer_columns(table: np.ndarray, keys: list[str], where: str) -> np.ndarra
         k, j = np.argwhere(bad)[0]
         raise ValueError(f"{where}[{k}]: field '{keys[j]}' must be an integer, got {table[k, j]!r}")
     return table.astype(np.int64)
-
-
-def load_json(path: str):
-    """Parsed JSON file; FileNotFoundError or ValueError naming the file otherwise."""
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{path}: no such file") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ValueError(f"{path}: not valid JSON ({e})") from None
-
-
-def atomic_write(path: str, write_fn, mode: str = "w") -> None:
-    """Calls ``write_fn(file)`` on a temporary file next to ``path``, then renames it over ``path``."""
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = f"{path}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    try:
-        with open(tmp, mode.replace("w", "x")) as f:
-            write_fn(f)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise

@@ -24,7 +24,8 @@ import dataclasses
 import numpy as np
 
 from calipso_tf.eval.ap import eleven_point_ap, first_match_tp, precision_recall
-from calipso_tf.eval.fileio import get_field, get_list, integer_columns, load_json, numeric_table
+from calipso_tf.eval.fileio import get_field, get_list, integer_columns, numeric_table
+from calipso_tf.fileio import load_json
 from calipso_tf.eval.iou import hico_iou
 
 NO_OBJECT = 0  # object class of a verb without a target (object_id == -1)

@@ -6,7 +6,7 @@ import os
 
 import numpy as np
 
-from calipso_tf.eval.fileio import atomic_write
+from calipso_tf.fileio import atomic_write
 
 
 def _save(fig, path: str) -> None:

@@ -6,7 +6,7 @@ import dataclasses
 import json
 import math
 
-from calipso_tf.eval.fileio import atomic_write
+from calipso_tf.fileio import atomic_write
 
 
 def metrics_dict(result) -> dict:

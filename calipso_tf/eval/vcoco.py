@@ -20,7 +20,8 @@ import warnings
 import numpy as np
 
 from calipso_tf.eval.ap import first_match_tp, precision_recall, voc_ap
-from calipso_tf.eval.fileio import get_field, get_list, integer_columns, load_json, numeric_table
+from calipso_tf.eval.fileio import get_field, get_list, integer_columns, numeric_table
+from calipso_tf.fileio import load_json
 from calipso_tf.eval.iou import vcoco_overlap
 
 OVERLAP_THRESHOLD = 0.5

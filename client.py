@@ -33,7 +33,7 @@ def build_inputs(image_path: str, detections, signature: str, max_detections: in
     At most max_detections detections (highest scores) are sent; D is at least 1 so
     that an empty detection list still has a well-formed (1, 1, 4) boxes tensor.
     """
-    from calipso_tf import detectors
+    from calipso_tf.inference import detectors
 
     det = detections.select(max_detections=max_detections)
     inputs = detectors.pad_detections([det], max(1, len(det)))
@@ -84,7 +84,7 @@ def grpc_predict(target: str, model_name: str, signature: str, inputs: dict[str,
     import tensorflow as tf
     from tensorflow_serving.apis import prediction_service_pb2_grpc
 
-    from calipso_tf.export import predict_request
+    from calipso_tf.serving.export import predict_request
 
     size = 64 * 1024 * 1024
     options = [("grpc.max_send_message_length", size), ("grpc.max_receive_message_length", size)]
@@ -131,7 +131,7 @@ def format_triplets(triplets: dict[str, Any], verb_names: list[str]) -> list[str
 def draw(image_path: str, triplets: dict[str, Any], verb_names: list[str], output_dir: str) -> str | None:
     """Writes <output_dir>/<stem>.png with the triplets drawn; None when calipso_tf.visualize is missing."""
     try:
-        from calipso_tf.visualize import draw_triplets, save_image
+        from calipso_tf.visualization.drawing import draw_triplets, save_image
     except ImportError as e:
         print(f"not drawing: calipso_tf.visualize is unavailable ({e})")
         return None
@@ -164,7 +164,7 @@ def main(argv):
     del argv
     from absl import flags
 
-    from calipso_tf import detectors
+    from calipso_tf.inference import detectors
 
     opts = flags.FLAGS
     source = detectors.make_source(opts.detections, annotations=opts.annotations)

@@ -60,23 +60,24 @@ def _require(**values):
 
 
 def score_file(output: str) -> dict:
-    from calipso_tf.eval import cli
+    from calipso_tf.evaluation import scoring
 
     plots = os.path.dirname(os.path.abspath(output)) if FLAGS.plots else None
     if FLAGS.dataset == "vcoco":
         _require(vcoco_annotations=FLAGS.vcoco_annotations, coco_annotations=FLAGS.coco_annotations,
                  split_ids=FLAGS.split_ids, predictions=FLAGS.predictions)
-        return cli.score_vcoco(FLAGS.vcoco_annotations, FLAGS.coco_annotations, FLAGS.split_ids,
+        return scoring.score_vcoco(FLAGS.vcoco_annotations, FLAGS.coco_annotations, FLAGS.split_ids,
                                FLAGS.predictions, output, plots_dir=plots)
     _require(annotations=FLAGS.annotations, train_annotations=FLAGS.train_annotations, predictions=FLAGS.predictions)
-    return cli.score_hico(FLAGS.annotations, FLAGS.train_annotations, FLAGS.predictions, output,
+    return scoring.score_hico(FLAGS.annotations, FLAGS.train_annotations, FLAGS.predictions, output,
                           plots_dir=plots, max_per_image=FLAGS.max_per_image or None)
 
 
 def evaluate_model(output: str) -> dict:
-    from calipso_tf import checkpoints, detectors, evaluation
+    from calipso_tf.training import checkpoints
+    from calipso_tf.inference import detectors, hico_output, runner
     from calipso_tf.data import manifest as manifest_lib
-    from calipso_tf.eval import cli
+    from calipso_tf.evaluation import scoring
     from calipso_tf.fileio import atomic_write
 
     overrides = list(FLAGS.set) + ([f"data.data_dir={FLAGS.data_dir}"] if FLAGS.data_dir else [])
@@ -90,19 +91,19 @@ def evaluate_model(output: str) -> dict:
     source = detectors.make_source(FLAGS.detections, annotations=test_json,
                                    score_threshold=config.inference.detection_score_threshold,
                                    max_detections=config.inference.max_detections)
-    predictions = evaluation.predict_split(model, config, source, split, FLAGS.batch_size)
+    predictions = runner.predict_split(model, config, source, split, FLAGS.batch_size)
     folder = os.path.dirname(os.path.abspath(output))
     pred_path = os.path.join(folder, "predictions.json")
     atomic_write(pred_path, lambda f: json.dump(predictions, f))
     log.info("wrote %d image predictions to %s", len(predictions), pred_path)
-    metrics = cli.score_hico(test_json, train_json, pred_path, output, plots_dir=folder if FLAGS.plots else None,
+    metrics = scoring.score_hico(test_json, train_json, pred_path, output, plots_dir=folder if FLAGS.plots else None,
                              max_per_image=FLAGS.max_per_image or None,
                              verb_names={v.id: v.name for v in manifest.verbs},
                              object_names={o.id: o.name for o in manifest.objects})
     if FLAGS.shuffled_baseline:
         base_path = os.path.join(folder, "predictions_shuffled_partners.json")
-        atomic_write(base_path, lambda f: json.dump(evaluation.shuffle_partners(predictions), f))
-        baseline = cli.score_hico(test_json, train_json, base_path, os.path.join(folder, "metrics_shuffled_partners.json"),
+        atomic_write(base_path, lambda f: json.dump(hico_output.shuffle_partners(predictions), f))
+        baseline = scoring.score_hico(test_json, train_json, base_path, os.path.join(folder, "metrics_shuffled_partners.json"),
                                   max_per_image=FLAGS.max_per_image or None)
         print(f"shuffled-partner baseline: mAP_full = {baseline['mAP_full']:.2f}  (model: {metrics['mAP_full']:.2f})")
     return metrics
@@ -116,8 +117,8 @@ def evaluate_vcoco_model(model, config, manifest, split: str, output: str) -> di
     """
     import numpy as np
 
-    from calipso_tf import detectors, evaluation, vcoco_output
-    from calipso_tf.eval import cli
+    from calipso_tf.inference import detectors, runner, vcoco_output
+    from calipso_tf.evaluation import scoring
 
     files = manifest.splits[split]
     vcoco_json = FLAGS.vcoco_annotations or files.annotations
@@ -130,13 +131,13 @@ def evaluate_vcoco_model(model, config, manifest, split: str, output: str) -> di
         source = detectors.make_source(FLAGS.detections, score_threshold=config.inference.detection_score_threshold,
                                        max_detections=config.inference.max_detections)
     layout = vcoco_output.VcocoLayout.from_file(vcoco_json, [v.name for v in manifest.verbs])
-    images = evaluation.decode_split(model, config, source, split, FLAGS.batch_size)
+    images = runner.decode_split(model, config, source, split, FLAGS.batch_size)
     detections = vcoco_output.to_vcoco_detections(images, layout, manifest.person_category_id)
     folder = os.path.dirname(os.path.abspath(output))
     pred_path = os.path.join(folder, "detections.pkl")
     vcoco_output.write_pickle(pred_path, detections)
     log.info("wrote %d person detections to %s", len(detections), pred_path)
-    return cli.score_vcoco(vcoco_json, coco_json, split_ids, pred_path, output,
+    return scoring.score_vcoco(vcoco_json, coco_json, split_ids, pred_path, output,
                            plots_dir=folder if FLAGS.plots else None)
 
 

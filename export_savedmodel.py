@@ -36,7 +36,8 @@ log = logging.getLogger("calipso_tf")
 def main(argv):
     del argv
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    from calipso_tf import checkpoints, export
+    from calipso_tf.training import checkpoints
+    from calipso_tf.serving import export
     from calipso_tf.data import manifest as manifest_lib
 
     try:

@@ -94,7 +94,8 @@ class Predictor:
     """Model + detector source + decoder for one frame at a time."""
 
     def __init__(self):
-        from calipso_tf import checkpoints, detectors, evaluation
+        from calipso_tf.training import checkpoints
+        from calipso_tf.inference import detectors, runner
         from calipso_tf.data import manifest as manifest_lib
 
         overrides = list(FLAGS.set) + ([f"data.data_dir={FLAGS.data_dir}"] if FLAGS.data_dir else [])
@@ -106,14 +107,14 @@ class Predictor:
         self.source = detectors.make_source(FLAGS.detections, annotations=FLAGS.annotations,
                                             score_threshold=inference.detection_score_threshold,
                                             max_detections=inference.max_detections, nms_iou_threshold=FLAGS.nms_iou)
-        self.predict = evaluation.make_predict_fn(model, self.config)
+        self.predict = runner.make_predict_fn(model, self.config)
 
     def __call__(self, name: str, frame: np.ndarray) -> tuple[dict, np.ndarray]:
         """One RGB frame -> (prediction dict, annotated picture)."""
         import tensorflow as tf
 
-        from calipso_tf import detectors, inference
-        from calipso_tf.data.pipeline import fit_to_input
+        from calipso_tf.inference import detectors, hico_output
+        from calipso_tf.ops.preprocessing import fit_to_input
 
         max_detections = self.config.inference.max_detections
         image, scale = fit_to_input(tf.convert_to_tensor(frame), tuple(self.config.model.image_size))
@@ -123,7 +124,7 @@ class Predictor:
         out = self.predict(image[None], padded["boxes"], padded["category_ids"], padded["scores"],
                            padded["num_detections"], np.array([scale], np.float32))
         triplets = {k: v.numpy()[0] for k, v in out.items()}
-        prediction = inference.to_hico_predictions(triplets, det.boxes, det.category_ids, name, self.verb_ids,
+        prediction = hico_output.to_hico_predictions(triplets, det.boxes, det.category_ids, name, self.verb_ids,
                                                    det.scores)
         prediction.update(height=int(frame.shape[0]), width=int(frame.shape[1]))
         return prediction, draw(frame, triplets, self.verb_names)
@@ -134,7 +135,7 @@ def draw(frame: np.ndarray, triplets: dict, verb_names: list[str]) -> np.ndarray
     neighbour) so that its long side is at least --min_display_size pixels."""
     from PIL import Image
 
-    from calipso_tf import visualize
+    from calipso_tf.visualization import drawing
 
     shown = triplets["score"][:int(triplets["num_triplets"])] >= FLAGS.min_display_score
     keep = np.flatnonzero(shown)
@@ -144,12 +145,12 @@ def draw(frame: np.ndarray, triplets: dict, verb_names: list[str]) -> np.ndarray
         size = (round(frame.shape[1] * factor), round(frame.shape[0] * factor))
         frame = np.asarray(Image.fromarray(np.asarray(frame, np.uint8)).resize(size, Image.NEAREST))
         view["subject_box"], view["object_box"] = view["subject_box"] * factor, view["object_box"] * factor
-    return visualize.draw_triplets(frame, view, verb_names)
+    return drawing.draw_triplets(frame, view, verb_names)
 
 
 def write_outputs(folder: str, name: str, prediction: dict, picture: np.ndarray) -> None:
     from calipso_tf.fileio import write_json_atomic
-    from calipso_tf.visualize import save_image
+    from calipso_tf.visualization.drawing import save_image
 
     stem, ext = os.path.splitext(name)
     write_json_atomic(os.path.join(folder, stem + ".json"), prediction)

@@ -61,12 +61,12 @@ def default_model_dir(config_path: str) -> str:
 def main(argv):
     del argv
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    from calipso_tf import engine
+    from calipso_tf.training import engine
 
     config = resolve_config()
     model_dir = FLAGS.model_dir or default_model_dir(FLAGS.config)
     if FLAGS.prepare_data and config.data.dataset == "synthetic":
-        from calipso_tf.data.synthetic_source import ensure_synthetic_dataset
+        from data_prep.synthetic.prepare import ensure_synthetic_dataset
 
         ensure_synthetic_dataset(config)
     result = engine.train(config, model_dir, strategy=FLAGS.strategy, mixed_precision=FLAGS.mixed_precision,

@@ -16,8 +16,8 @@ import numpy as np
 import tensorflow as tf
 
 from benchmarks.common import describe_device, median_times_ms
-from calipso_tf import inference
-from calipso_tf.anchors import generate_anchors
+from calipso_tf.inference import triplet_decoder
+from calipso_tf.ops.anchors import generate_anchors
 
 
 def dense_features(maps, weights, num_verbs):
@@ -50,13 +50,13 @@ def main(argv=None):
 
     @tf.function
     def sparse():
-        weights = inference.map_boxes_to_anchors(boxes, anchors)
-        return inference.score_triplets(inference.read_box_features(maps, weights), boxes, categories, scores, count)
+        weights = triplet_decoder.map_boxes_to_anchors(boxes, anchors)
+        return triplet_decoder.score_triplets(triplet_decoder.read_box_features(maps, weights), boxes, categories, scores, count)
 
     @tf.function
     def dense():
-        weights = inference.map_boxes_to_anchors(boxes, anchors)
-        return inference.score_triplets(dense_features(maps, weights, v), boxes, categories, scores, count)
+        weights = triplet_decoder.map_boxes_to_anchors(boxes, anchors)
+        return triplet_decoder.score_triplets(dense_features(maps, weights, v), boxes, categories, scores, count)
 
     gap = float(tf.reduce_max(tf.abs(sparse()["score"] - dense()["score"])))
     times = median_times_ms({"dense einsum over all anchors": dense, "sparse gather of each box's anchors": sparse},

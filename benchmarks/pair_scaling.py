@@ -30,11 +30,11 @@ import tensorflow as tf
 from benchmarks.common import describe_device, median_times_ms, save_figure
 from benchmarks.pairwise_baseline import PairwiseBaseline, human_object_pairs
 from calipso_tf import config as config_lib
-from calipso_tf.anchors import generate_anchors
+from calipso_tf.ops.anchors import generate_anchors
 from calipso_tf.config import Config
 from calipso_tf.fileio import write_json_atomic
-from calipso_tf.inference import TripletDecoder
-from calipso_tf.model import build_model
+from calipso_tf.inference.triplet_decoder import TripletDecoder
+from calipso_tf.modeling.calipso_model import build_model
 
 CONFIG_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "configs")
 QUICK_CONFIG = os.path.join(CONFIG_DIR, "synthetic.yaml")  # ResNet-18 x0.5, 4-block head, 128 px

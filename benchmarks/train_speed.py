@@ -35,7 +35,7 @@ from PIL import Image
 from benchmarks.common import describe_device, gpu_names
 from calipso_tf.fileio import atomic_write, write_json_atomic
 from calipso_tf import config as config_lib
-from calipso_tf import synthetic
+from data_prep.synthetic import generator
 from calipso_tf.config import Config
 from calipso_tf.data import manifest as manifest_lib
 from calipso_tf.data import records
@@ -71,7 +71,7 @@ def write_synthetic_shards(root: str, num_images: int, image_size: tuple[int, in
     os.makedirs(root, exist_ok=True)
     examples = []
     for index in range(num_images):
-        entry, image = synthetic.make_example(0, "train", index, image_size)
+        entry, image = generator.make_example(0, "train", index, image_size)
         encoded = io.BytesIO()
         Image.fromarray(image).save(encoded, "JPEG", quality=95)
         triplets = [(h["subject_id"], h["object_id"], h["category_id"] - 1) for h in entry["hoi_annotation"]]
@@ -85,15 +85,15 @@ def write_synthetic_shards(root: str, num_images: int, image_size: tuple[int, in
         with tf.io.TFRecordWriter(os.path.join(root, name)) as writer:
             for example in examples[i::num_shards]:
                 writer.write(records.serialize(example))
-    targets = [set() for _ in synthetic.VERBS]  # L_v: object categories targeted by verb v
+    targets = [set() for _ in generator.VERBS]  # L_v: object categories targeted by verb v
     for example in examples:
         for _, target, verb in example.triplets:
             if target >= 0:
                 targets[verb].add(int(example.category_ids[target]))
     manifest_lib.save(manifest_lib.Manifest(
         dataset="synthetic",
-        verbs=[manifest_lib.Category(**v) for v in synthetic.VERBS],
-        objects=[manifest_lib.Category(**o) for o in synthetic.OBJECTS],
+        verbs=[manifest_lib.Category(**v) for v in generator.VERBS],
+        objects=[manifest_lib.Category(**o) for o in generator.OBJECTS],
         splits={"train": manifest_lib.Split(shards, num_images)},
         verb_target_categories=[sorted(t) for t in targets]), root)
     return root
@@ -122,9 +122,9 @@ def measure(setting: Setting, mixed_precision: bool, jit_compile: bool, data_dir
     """One setting in this (fresh) process: tf.data images/s, then training steps/s."""
     import keras
 
-    from calipso_tf import training
+    from calipso_tf.training import optimization
     from calipso_tf.data.pipeline import InputPipeline
-    from calipso_tf.model import build_model
+    from calipso_tf.modeling.calipso_model import build_model
 
     config = setting.load()
     if mixed_precision:
@@ -135,7 +135,7 @@ def measure(setting: Setting, mixed_precision: bool, jit_compile: bool, data_dir
     batch = next(iter(dataset))
 
     model = build_model(config)
-    model.compile(optimizer=training.build_optimizer(config.train, batch_size, mixed_precision),
+    model.compile(optimizer=optimization.build_optimizer(config.train, batch_size, mixed_precision),
                   jit_compile=jit_compile)
     in_memory = tf.data.Dataset.from_tensors(batch).repeat()
     start = time.perf_counter()

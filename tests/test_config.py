@@ -4,11 +4,12 @@ from pathlib import Path
 
 import pytest
 import yaml
+from harness import REPO_ROOT
 
 from calipso_tf.config import (AnchorConfig, Config, LossConfig, ModelConfig, apply_overrides, from_dict,
                                load_config, save_config, to_dict)
 
-CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
+CONFIG_DIR = Path(REPO_ROOT) / "configs"
 CONFIG_FILES = sorted(CONFIG_DIR.glob("*.yaml"))
 
 

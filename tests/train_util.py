@@ -11,11 +11,11 @@ import sys
 import numpy as np
 import tensorflow as tf
 
-from calipso_tf import synthetic
+from data_prep.synthetic import generator
 from calipso_tf.config import Config, DataConfig, ModelConfig, TrainConfig
 from data_prep.__main__ import main as data_prep_main
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from harness import REPO_ROOT as ROOT
 IMAGE_SIZE = (96, 96)  # the smallest the synthetic scenes allow
 TINY_OVERRIDES = {
     "model.num_verbs": 4, "model.image_size": list(IMAGE_SIZE), "model.backbone_depth": 18,
@@ -29,7 +29,7 @@ TINY_OVERRIDES = {
 def make_dataset(root) -> str:
     """32 train / 8 test synthetic 96x96 images converted to 2 shards per split; returns the shard dir."""
     raw, shards = os.path.join(root, "raw"), os.path.join(root, "shards")
-    synthetic.generate(raw, 32, 8, image_size=IMAGE_SIZE, seed=0)
+    generator.generate(raw, 32, 8, image_size=IMAGE_SIZE, seed=0)
     assert data_prep_main(["--dataset", "synthetic", "--annotations", raw, "--output", shards, "--num-shards", "2",
                            "--workers", "1", "--no-progress"]) in (0, None)
     return shards
@@ -53,7 +53,9 @@ def train_command(data_dir: str, model_dir: str, steps: int, *flags: str) -> lis
 
 
 def subprocess_env(**extra: str) -> dict:
-    return {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": "", **extra}
+    """The environment of a child Python process: quiet, CPU only, and the tests' helpers importable."""
+    path = os.pathsep.join([ROOT, os.path.join(ROOT, "tests")])
+    return {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": "", "PYTHONPATH": path, **extra}
 
 
 def run_json(command: list[str], env: dict, timeout: float = 240) -> dict:

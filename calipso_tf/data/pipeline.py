@@ -9,37 +9,14 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from calipso_tf import anchors as anchor_lib
-from calipso_tf import targets as target_lib
+from calipso_tf.ops import anchors as anchor_lib
+from calipso_tf.ops import target_encoding as target_lib
 from calipso_tf.config import Config
 from calipso_tf.data import manifest as manifest_lib
 from calipso_tf.data import records
+from calipso_tf.ops.preprocessing import resize_to_fit
 
 AUTOTUNE = tf.data.AUTOTUNE
-
-
-def resize_to_fit(image: tf.Tensor, image_size: tuple[int, int]) -> tuple[tf.Tensor, tf.Tensor]:
-    """(h, w, 3) image -> (resized f32 0..255 image fitting image_size, scale factor).
-
-    The aspect ratio is kept: scale = min(H / h, W / w). No padding yet.
-    """
-    height = tf.cast(tf.shape(image)[0], tf.float32)
-    width = tf.cast(tf.shape(image)[1], tf.float32)
-    scale = tf.minimum(image_size[0] / height, image_size[1] / width)
-    resized_size = tf.cast(tf.round(tf.stack([height, width]) * scale), tf.int32)
-    resized_size = tf.minimum(resized_size, tf.constant(image_size, tf.int32))
-    resized = tf.image.resize(tf.cast(image, tf.float32), resized_size, antialias=True)
-    return tf.clip_by_value(resized, 0.0, 255.0), scale
-
-
-def fit_to_input(image: tf.Tensor, image_size: tuple[int, int]) -> tuple[tf.Tensor, tf.Tensor]:
-    """(h, w, 3) image 0..255 -> (model input (H, W, 3) f32, zero-padded bottom/right, scale).
-
-    Exactly what training and evaluation feed the model; used by predict.py and the export.
-    """
-    resized, scale = resize_to_fit(image, image_size)
-    padded = tf.image.pad_to_bounding_box(resized, 0, 0, image_size[0], image_size[1])
-    return tf.ensure_shape(padded, [image_size[0], image_size[1], 3]), scale
 
 
 def decode_and_resize(example: dict, image_size: tuple[int, int]) -> dict:

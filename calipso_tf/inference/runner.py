@@ -1,0 +1,89 @@
+"""Model evaluation: test shards + a detector -> decoded triplets -> predictions -> metrics.
+
+The data flows one way: padded examples -> model maps -> TripletDecoder (with the
+detector's boxes) -> `DecodedImage`s -> per-image prediction dicts (HICO-DET: PPDM
+layout, `predict_split`; V-COCO: calipso_tf.vcoco_output) -> the numpy evaluators in
+calipso_tf.eval.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from typing import Iterator
+
+import numpy as np
+import tensorflow as tf
+from tqdm import tqdm
+
+from calipso_tf.ops import anchors as anchor_lib
+from calipso_tf.config import Config
+from calipso_tf.data import manifest as manifest_lib
+from calipso_tf.data.pipeline import InputPipeline
+from calipso_tf.inference.detectors import DetectionSource, Detections, pad_detections
+from calipso_tf.inference.triplet_decoder import TripletDecoder
+from calipso_tf.inference.hico_output import to_hico_predictions
+
+log = logging.getLogger("calipso_tf")
+
+
+def make_predict_fn(model, config: Config):
+    """A tf.function: (images, padded detections, scale) -> decoded triplets (original frame)."""
+    anchors = tf.constant(anchor_lib.generate_anchors(tuple(config.model.image_size), config.model.anchors))
+    inf = config.inference
+    decoder = TripletDecoder(threshold=inf.score_threshold, top_k=inf.top_k, mapping_iou=inf.mapping_iou)
+
+    @tf.function(reduce_retracing=True)
+    def predict(images, boxes, category_ids, scores, num_detections, scale):
+        maps = model(images, training=False)
+        return decoder(maps, anchors, boxes, category_ids, scores, num_detections, scale)
+
+    return predict
+
+
+@dataclasses.dataclass
+class DecodedImage:
+    """One image of `decode_split`: the decoder's triplets and the detections they index.
+
+    detections: the boxes the maps were read at (original frame, the decoder's order:
+    highest score first, at most inference.max_detections); triplets: that image's slice
+    of the `TripletDecoder` output as numpy arrays (no batch axis).
+    """
+
+    file_name: str
+    image_id: int
+    detections: Detections
+    triplets: dict[str, np.ndarray]
+
+
+def decode_split(model, config: Config, source: DetectionSource, split: str | None = None,
+                 batch_size: int = 8, data_dir: str | None = None, progress: bool = True) -> Iterator[DecodedImage]:
+    """Runs the model + decoder over a split's shards, yielding one `DecodedImage` per image in shard order."""
+    pipeline = InputPipeline(config, data_dir)
+    split = split or config.data.eval_split
+    predict = make_predict_fn(model, config)
+    total = pipeline.manifest.splits[split].num_examples
+    with tqdm(total=total, desc=f"evaluate {split}", unit="img", disable=not progress) as bar:
+        for batch in pipeline.eval_dataset(batch_size, split):
+            names = [n.decode() for n in batch["filename"].numpy()]
+            scales = batch["scale"].numpy()
+            detections = [source(name, image, float(s)) for name, image, s in zip(names, batch["image"].numpy(), scales)]
+            padded = pad_detections(detections, config.inference.max_detections)
+            out = predict(batch["image"], padded["boxes"], padded["category_ids"], padded["scores"],
+                          padded["num_detections"], batch["scale"])
+            out = {k: v.numpy() for k, v in out.items()}
+            for i, (name, image_id, det) in enumerate(zip(names, batch["image_id"].numpy(), detections)):
+                yield DecodedImage(name, int(image_id), det.select(max_detections=config.inference.max_detections),
+                                   {k: v[i] for k, v in out.items()})
+            bar.update(len(names))
+
+
+def predict_split(model, config: Config, source: DetectionSource, split: str | None = None,
+                  batch_size: int = 8, data_dir: str | None = None, progress: bool = True) -> list[dict]:
+    """Runs the model over a split's shards; returns one PPDM prediction dict per image."""
+    verb_ids = [v.id for v in manifest_lib.load(data_dir or config.data.data_dir).verbs]
+    return [to_hico_predictions(image.triplets, image.detections.boxes, image.detections.category_ids,
+                                image.file_name, verb_ids, image.detections.scores)
+            for image in decode_split(model, config, source, split, batch_size, data_dir, progress)]
+
+

@@ -1,0 +1,205 @@
+"""Detector-agnostic triplet decoding (METHOD.md, eq. 10-12).
+
+The network gives dense per-anchor maps; an external detector gives boxes. Decoding
+reads the maps at each detected box and scores every (person, verb, target) candidate
+with a few batched tensor ops. Every shape is static (detections are padded to a
+fixed D with a valid count per image), so the cost depends on D, never on how many
+people, objects or pairs an image actually holds, and the whole decoder compiles
+with XLA.
+
+Box-to-anchor mapping rule: a detected box reads the average of the anchors whose IoU
+with it is above ``iou_threshold`` (0.5 by default, the training assignment
+threshold); a box that no anchor overlaps that much reads its single best-IoU anchor
+(the first one on ties). Scores are averaged after the sigmoid.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+import tensorflow as tf
+
+from calipso_tf.ops.box_ops import pairwise_iou
+
+NO_TARGET = -1
+
+
+def map_boxes_to_anchors(boxes: tf.Tensor, anchors: tf.Tensor, iou_threshold: float = 0.5) -> tf.Tensor:
+    """Anchor weights of each box: (B, D, 4) or (D, 4) boxes, (N, 4) anchors -> (B, D, N) or (D, N).
+
+    Boxes and anchors are [x1, y1, x2, y2] pixels of the model input frame. Row d
+    holds 1/k on the k anchors with IoU > iou_threshold with box d, or 1 on its
+    best-IoU anchor when k = 0; every row sums to 1.
+    """
+    boxes = tf.convert_to_tensor(boxes, tf.float32)
+    anchors = tf.convert_to_tensor(anchors, tf.float32)
+    iou = pairwise_iou(boxes, anchors)
+    above = tf.cast(iou > iou_threshold, tf.float32)
+    count = tf.reduce_sum(above, axis=-1, keepdims=True)
+    best = tf.one_hot(tf.argmax(iou, axis=-1, output_type=tf.int32), tf.shape(anchors)[0], dtype=tf.float32)
+    return tf.where(count > 0, above / tf.maximum(count, 1.0), best)
+
+
+MAX_ANCHORS_PER_BOX = 64
+
+
+def read_box_features(maps: dict[str, tf.Tensor], weights: tf.Tensor,
+                      max_anchors_per_box: int = MAX_ANCHORS_PER_BOX) -> dict[str, tf.Tensor]:
+    """Reads the model maps at the detected boxes.
+
+    Only the (at most ``max_anchors_per_box``) anchors with non-zero weight are gathered,
+    so the cost is O(D k V T), not O(D N V T) over all N anchors. A box covered by more
+    anchors than that (none at the RetinaNet anchor density in practice) averages its
+    ``max_anchors_per_box`` highest-weight ones.
+
+    Args:
+      maps: the model outputs, "verb_logits" (B, N, 2V) or (B, N, V) without the
+        passive branch, "embeddings" (B, N, V, T), optional "target_logits" (B, N, V).
+      weights: (B, D, N) from `map_boxes_to_anchors`.
+
+    Returns:
+      "active", "passive" (B, D, V) sigmoid scores averaged over each box's anchors
+      (passive is 1 without the passive branch), "embeddings" (B, D, V, T) averaged,
+      and "target" (B, D, V) when the model has the target branch.
+    """
+    k = min(max_anchors_per_box, weights.shape[-1])
+    values, index = tf.math.top_k(weights, k=k)  # (B, D, k)
+    values = tf.math.divide_no_nan(values, tf.reduce_sum(values, axis=-1, keepdims=True))
+
+    def average(tensor, activation=tf.identity):  # (B, N, ...) -> (B, D, ...)
+        gathered = activation(tf.gather(tensor, index, batch_dims=1))  # (B, D, k, ...)
+        w = tf.reshape(values, tf.concat([tf.shape(values), tf.ones([len(gathered.shape) - 3], tf.int32)], 0))
+        return tf.reduce_sum(gathered * w, axis=2)
+
+    embeddings = maps["embeddings"]
+    num_verbs = embeddings.shape[2]
+    verbs = average(maps["verb_logits"], tf.sigmoid)
+    active = verbs[..., :num_verbs]
+    passive = verbs[..., num_verbs:] if verbs.shape[-1] == 2 * num_verbs else tf.ones_like(active)
+    features = {"active": active, "passive": passive, "embeddings": average(embeddings)}
+    if "target_logits" in maps:
+        features["target"] = average(maps["target_logits"], tf.sigmoid)
+    return features
+
+
+def score_triplets(
+    features: dict[str, tf.Tensor],
+    boxes: tf.Tensor,
+    category_ids: tf.Tensor,
+    scores: tf.Tensor,
+    num_detections: tf.Tensor,
+    threshold: float = 0.0,
+    top_k: int = 100,
+    person_category_id: int = 1,
+) -> dict[str, tf.Tensor]:
+    """Scores all candidates (eq. 10-12), keeps the best per (person, verb), then the top-k.
+
+    Args:
+      features: from `read_box_features`; without "target", s_target = 1 and no
+        no-target candidate exists.
+      boxes: (B, D, 4) detected boxes, copied to the output (any frame).
+      category_ids: (B, D) int COCO ids; subjects are the boxes of person_category_id.
+      scores: (B, D) detector scores s_det in [0, 1].
+      num_detections: (B,) int, valid detections per image (the rest is padding).
+      threshold: a (person, verb) is kept when its best candidate score is >= this.
+      top_k: K, the most triplets kept per image.
+
+    Returns:
+      "subject_index", "object_index" (B, K) int32 indices into the detections,
+      object_index = -1 when there is no target; "verb" (B, K) int32; "score" (B, K)
+      float32, descending; "subject_box", "object_box" (B, K, 4) (object zeros when no
+      target); "num_triplets" (B,) int32. Slots past num_triplets hold index -1, verb
+      -1, score 0 and zero boxes.
+    """
+    active, passive, embeddings = features["active"], features["passive"], features["embeddings"]
+    target = features.get("target")
+    num_boxes, num_verbs = active.shape[1], active.shape[2]
+    det = tf.convert_to_tensor(scores, tf.float32)
+    valid = tf.range(num_boxes)[None, :] < tf.cast(num_detections, tf.int32)[:, None]
+    subject = valid & (tf.cast(category_ids, tf.int32) == person_category_id)
+
+    # (B, H, O, V) with H the subject and O the target detection.
+    distance = tf.norm(embeddings[:, :, None] - embeddings[:, None, :], axis=-1)
+    product = (det[:, :, None, None] * active[:, :, None, :] * det[:, None, :, None] * passive[:, None, :, :]
+               * tf.exp(-distance))
+    if target is not None:
+        product *= target[:, :, None, :]
+    pair_ok = subject[:, :, None] & valid[:, None, :] & ~tf.eye(num_boxes, dtype=tf.bool)[None]
+    triplet = tf.where(pair_ok[..., None], tf.pow(product, 1.0 / 6.0), -1.0)
+    if target is None:
+        no_target = tf.fill(tf.shape(active), -1.0)
+    else:
+        no_target = tf.pow(det[..., None] * active * (1.0 - target), 1.0 / 3.0)
+    # (B, H, V, O + 1): the last candidate is the no-target pair.
+    candidates = tf.concat([tf.transpose(triplet, [0, 1, 3, 2]), no_target[..., None]], axis=-1)
+    best = tf.reduce_max(candidates, axis=-1)
+    best_object = tf.argmax(candidates, axis=-1, output_type=tf.int32)
+    best_object = tf.where(best_object == num_boxes, NO_TARGET, best_object)
+    keep = subject[..., None] & (best >= threshold)
+
+    flat = tf.reshape(tf.where(keep, best, -1.0), [-1, num_boxes * num_verbs])
+    if num_boxes * num_verbs < top_k:
+        flat = tf.pad(flat, [[0, 0], [0, top_k - num_boxes * num_verbs]], constant_values=-1.0)
+    top_scores, top = tf.math.top_k(flat, k=top_k)
+    kept = top_scores >= 0.0
+    top = tf.minimum(top, num_boxes * num_verbs - 1)
+    subject_index = top // num_verbs
+    verb = top % num_verbs
+    object_index = tf.gather(tf.reshape(best_object, [-1, num_boxes * num_verbs]), top, batch_dims=1)
+    has_object = kept & (object_index >= 0)
+    boxes = tf.convert_to_tensor(boxes, tf.float32)
+    return {
+        "subject_index": tf.where(kept, subject_index, NO_TARGET),
+        "object_index": tf.where(has_object, object_index, NO_TARGET),
+        "verb": tf.where(kept, verb, -1),
+        "score": tf.where(kept, top_scores, 0.0),
+        "subject_box": _gather_boxes(boxes, subject_index, kept),
+        "object_box": _gather_boxes(boxes, tf.maximum(object_index, 0), has_object),
+        "num_triplets": tf.reduce_sum(tf.cast(kept, tf.int32), axis=-1),
+    }
+
+
+def _gather_boxes(boxes: tf.Tensor, index: tf.Tensor, mask: tf.Tensor) -> tf.Tensor:
+    """(B, D, 4) boxes at (B, K) indices, zeros where mask is False -> (B, K, 4)."""
+    return tf.where(mask[..., None], tf.gather(boxes, index, batch_dims=1), 0.0)
+
+
+@keras.saving.register_keras_serializable(package="calipso_tf")
+class TripletDecoder(keras.layers.Layer):
+    """Model maps + padded detections -> padded triplets, for eager, tf.function or serving use.
+
+    Detections are given in the original image frame with the per-image factor
+    ``scale`` that resized the image to the model input: boxes are multiplied by it
+    for the anchor mapping and the returned triplet boxes are in the original frame.
+
+    Args:
+      threshold: minimum score of the kept candidate of a (person, verb).
+      top_k: K, the most triplets per image.
+      person_category_id: the detector's person class (COCO: 1).
+      mapping_iou: IoU above which an anchor belongs to a detected box.
+    """
+
+    def __init__(self, threshold: float = 0.0, top_k: int = 100, person_category_id: int = 1,
+                 mapping_iou: float = 0.5, **kwargs):
+        super().__init__(**kwargs)
+        self.threshold = threshold
+        self.top_k = top_k
+        self.person_category_id = person_category_id
+        self.mapping_iou = mapping_iou
+
+    def call(self, maps, anchors, boxes, category_ids, scores, num_detections, scale=None):
+        """maps: model outputs; anchors (N, 4); boxes (B, D, 4); category_ids, scores (B, D);
+        num_detections (B,); scale (B,) or None (= 1). Returns `score_triplets`'s dict."""
+        boxes = tf.convert_to_tensor(boxes, tf.float32)
+        model_boxes = boxes if scale is None else boxes * tf.cast(scale, tf.float32)[:, None, None]
+        weights = map_boxes_to_anchors(model_boxes, anchors, self.mapping_iou)
+        return score_triplets(read_box_features(maps, weights), boxes, category_ids, scores, num_detections,
+                              threshold=self.threshold, top_k=self.top_k,
+                              person_category_id=self.person_category_id)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "threshold": self.threshold, "top_k": self.top_k,
+                "person_category_id": self.person_category_id, "mapping_iou": self.mapping_iou}
+
+

@@ -1,0 +1,153 @@
+"""The CALIPSO network: ResNet-FPN + interaction head, with its own train/test steps."""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+from calipso_tf import config as config_lib
+from calipso_tf.modeling.backbone import ResNetFPN
+from calipso_tf.config import Config, LossConfig, ModelConfig
+from calipso_tf.modeling.interaction_head import InteractionHead
+from calipso_tf.modeling.losses import calipso_losses
+
+LOSS_TERMS = ("total", "verb", "target", "embedding")
+
+
+def loss_log_key(term: str) -> str:
+    """The Keras logs / history key of a loss term: "loss" for the total, else "<term>_loss"."""
+    return "loss" if term == "total" else f"{term}_loss"
+
+
+class CalipsoModel(keras.Model):
+    """Images (B, H, W, 3), pixels 0..255 -> dense maps over the N flattened anchors:
+
+    "verb_logits" (B, N, 2V) active then passive (V without the passive branch),
+    "target_logits" (B, N, V) (absent without the target branch),
+    "embeddings" (B, N, V, T).
+
+    ``train_step`` takes ``(images, targets)`` with targets from
+    :func:`calipso_tf.targets.encode_targets` and divides the summed per-image loss by
+    the global batch size, so it is correct under any distribution strategy.
+
+    ``model_config.freeze_batch_norm``: every BatchNormalization layer (backbone and
+    heads) is made non-trainable, which in Keras 3 also means it always normalises with
+    its moving statistics (inference mode) and never updates them. The usual choice when
+    fine-tuning a detector from pretrained weights with few images per device: the
+    update then does not depend on how the batch is split over replicas at all.
+    """
+
+    def __init__(self, model_config: dict | ModelConfig, loss_config: dict | LossConfig | None = None, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(model_config, dict):
+            model_config = config_lib.from_dict(ModelConfig, model_config, "model_config")
+        if not isinstance(loss_config, LossConfig):
+            loss_config = config_lib.from_dict(LossConfig, loss_config or {}, "loss_config")
+        self.model_config = model_config
+        self.loss_config = loss_config
+        cfg = model_config
+        self.levels = list(range(cfg.anchors.min_level, cfg.anchors.max_level + 1))
+        if self.levels != [3, 4, 5, 6, 7]:
+            raise ValueError("model.anchors levels must be P3..P7 (the RetinaNet FPN levels)")
+        if any(side % 32 for side in cfg.image_size):
+            raise ValueError(f"model.image_size={list(cfg.image_size)}: both sides must be multiples of 32 "
+                             "(the FPN upsamples P5 to P4 to P3)")
+        self.backbone = ResNetFPN(cfg.backbone_depth, cfg.backbone_width, name="backbone_fpn")
+        head_args = dict(num_verbs=cfg.num_verbs, anchors_per_location=cfg.anchors.anchors_per_location,
+                         num_blocks=cfg.head_blocks, channels=cfg.head_channels, embedding_dim=cfg.embedding_dim,
+                         passive_branch=cfg.passive_branch, target_branch=cfg.target_branch)
+        # Named attributes, not a list: tf.train.Checkpoint does not track Keras-tracked lists.
+        if cfg.share_head_weights:
+            self.interaction_head = InteractionHead(name="interaction_head", **head_args)
+        else:
+            for level in self.levels:
+                setattr(self, f"interaction_head_p{level}",
+                        InteractionHead(name=f"interaction_head_p{level}", **head_args))
+        if cfg.freeze_batch_norm:
+            self.freeze_batch_norm()
+        self.trackers = {name: keras.metrics.Mean(name=loss_log_key(name))
+                         for name in LOSS_TERMS}
+
+    def freeze_batch_norm(self) -> int:
+        """Puts every BatchNormalization layer in inference mode and out of the trainable
+        variables (moving statistics and gamma/beta stay fixed); returns how many."""
+        layers = [l for l in self._flatten_layers() if isinstance(l, keras.layers.BatchNormalization)]
+        for layer in layers:
+            layer.trainable = False
+        return len(layers)
+
+    @property
+    def heads(self) -> list[InteractionHead]:
+        """The head applied to each level, P3 first (the same object when shared)."""
+        if self.model_config.share_head_weights:
+            return [self.interaction_head] * len(self.levels)
+        return [getattr(self, f"interaction_head_p{level}") for level in self.levels]
+
+    def call(self, images, training=False):
+        features = self.backbone(images, training=training)
+        per_level = [head(f, training=training) for head, f in zip(self.heads, features)]
+        return {key: tf.concat([out[key] for out in per_level], axis=1) for key in per_level[0]}
+
+    def initialize(self) -> "CalipsoModel":
+        """Creates every variable with one forward pass at the configured input size."""
+        size = tuple(self.model_config.image_size)
+        self(tf.zeros((1, size[0], size[1], 3)))
+        return self
+
+    @property
+    def metrics(self):
+        return list(self.trackers.values())
+
+    def compute_losses(self, images, targets, training):
+        """Forward pass + per-image loss terms (B,)."""
+        predictions = self(images, training=training)
+        return calipso_losses(predictions, targets, self.loss_config)
+
+    def replica_loss(self, per_image_total: tf.Tensor) -> tf.Tensor:
+        """Sum over this replica's images / global batch size (replicas sum gradients)."""
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        local_batch = tf.cast(tf.shape(per_image_total)[0], tf.float32)
+        return tf.reduce_sum(per_image_total) / (local_batch * replicas)
+
+    def replica_step(self, data):
+        """One optimiser step on this replica's share (B_local) of the global batch.
+
+        Forward, loss / global batch, gradients, then ``apply_gradients`` (which sums the
+        gradients over replicas under a strategy). Returns the per-image terms (B_local,).
+        Shared by ``train_step`` (model.fit) and the custom loop (``strategy.run``).
+        """
+        images, targets = data
+        with tf.GradientTape() as tape:
+            terms = self.compute_losses(images, targets, training=True)
+            loss = self.replica_loss(terms["total"])
+            scaled = self.optimizer.scale_loss(loss)
+        variables = self.trainable_variables
+        gradients = tape.gradient(scaled, variables)
+        self.optimizer.apply_gradients(zip(gradients, variables))
+        return terms
+
+    def train_step(self, data):
+        return self._update_trackers(self.replica_step(data))
+
+    def test_step(self, data):
+        images, targets = data
+        return self._update_trackers(self.compute_losses(images, targets, training=False))
+
+    def _update_trackers(self, terms):
+        for name, tracker in self.trackers.items():
+            tracker.update_state(terms[name])
+        return {t.name: t.result() for t in self.trackers.values()}
+
+    def get_config(self):
+        return {**super().get_config(), "model_config": config_lib.to_dict(self.model_config),
+                "loss_config": config_lib.to_dict(self.loss_config)}
+
+
+def build_model(config: Config) -> CalipsoModel:
+    """Builds (and initialises the variables of) the model described by ``config``."""
+    model = CalipsoModel(config.model, config.loss, name="calipso").initialize()
+    if config.model.backbone_weights:
+        from calipso_tf.modeling.pretrained import load_backbone_weights
+
+        load_backbone_weights(model, config.model.backbone_weights)
+    return model

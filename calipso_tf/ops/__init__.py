@@ -1,0 +1,1 @@
+"""Tensor operations shared by training, inference and serving: anchors, box geometry, target encoding, preprocessing."""

@@ -1,0 +1,1 @@
+"""Serving: the TF Serving SavedModel, its signatures, assets and warmup requests."""

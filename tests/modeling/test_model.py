@@ -1,0 +1,180 @@
+"""CalipsoModel: output shapes, ablation switches, parameter counts and config round trip."""
+
+import json
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from conftest import make_tiny_config
+from calipso_tf.ops.anchors import num_anchors
+from calipso_tf.modeling.interaction_head import InteractionHead
+from calipso_tf.modeling.calipso_model import CalipsoModel, build_model
+
+FPN_CHANNELS = 256  # KerasCV FeaturePyramid output width: the head's input
+_MODELS = {}
+
+
+def tiny_model(**overrides):
+    """Built once per configuration for this module (forward passes only; never trained here)."""
+    key = tuple(sorted(overrides.items()))
+    if key not in _MODELS:
+        _MODELS[key] = build_model(make_tiny_config(**overrides))
+    return _MODELS[key]
+
+
+def forward(model, batch=2, seed=0):
+    size = tuple(model.model_config.image_size)
+    images = tf.constant(np.random.default_rng(seed).uniform(0, 255, (batch, *size, 3)), tf.float32)
+    return {k: v.numpy() for k, v in model(images, training=False).items()}
+
+
+def hand_head_params(blocks, channels, verbs, embedding_dim, anchors=9, passive=True, target=True):
+    """conv3x3 without bias + BatchNorm (gamma, beta, moving mean, moving variance) per block,
+    then three conv3x3 branches with bias."""
+    tower = 9 * FPN_CHANNELS * channels + 4 * channels + (blocks - 1) * (9 * channels * channels + 4 * channels)
+    branch = lambda outputs: 9 * channels * outputs + outputs
+    verb_out = anchors * verbs * (2 if passive else 1)
+    total = tower + branch(verb_out) + branch(anchors * verbs * embedding_dim)
+    if target:
+        total += branch(anchors * verbs)
+    return total
+
+
+def distinct_heads(model):
+    return list({id(h): h for h in model.heads}.values())
+
+
+def test_default_tiny_shapes():
+    model = tiny_model()
+    out = forward(model)
+    n = num_anchors((64, 64))
+    assert n == 9 * (8 * 8 + 4 * 4 + 2 * 2 + 1 + 1)
+    assert out["verb_logits"].shape == (2, n, 6)
+    assert out["target_logits"].shape == (2, n, 3)
+    assert out["embeddings"].shape == (2, n, 3, 4)
+    # The verb bias starts at the focal prior: sigmoid ~ 0.01 on an untrained net.
+    assert 0.005 < float(np.mean(1 / (1 + np.exp(-out["verb_logits"])))) < 0.02
+
+
+@pytest.mark.parametrize("size", [(64, 96), (96, 128)])
+def test_anchor_count_matches_non_square_inputs(size):
+    out = forward(tiny_model(image_size=size), batch=1)
+    assert out["verb_logits"].shape[1] == out["embeddings"].shape[1] == num_anchors(size)
+
+
+def test_passive_branch_off():
+    model = tiny_model(passive_branch=False)
+    assert forward(model)["verb_logits"].shape[-1] == 3
+    assert model.heads[0].count_params() == hand_head_params(1, 32, 3, 4, passive=False)
+
+
+def test_target_branch_off():
+    model = tiny_model(target_branch=False)
+    out = forward(model)
+    assert set(out) == {"verb_logits", "embeddings"}
+    assert model.heads[0].target_conv is None
+    assert model.heads[0].count_params() == hand_head_params(1, 32, 3, 4, target=False)
+
+
+def test_embedding_dim():
+    assert forward(tiny_model(embedding_dim=7))["embeddings"].shape[-2:] == (3, 7)
+
+
+def test_head_param_count_by_hand():
+    model = tiny_model()
+    head = model.heads[0]
+    # 73,856 tower + 15,606 verbs + 7,803 target + 31,212 embedding.
+    assert head.count_params() == hand_head_params(1, 32, 3, 4) == 128477
+    assert model.count_params() == model.backbone.count_params() + head.count_params()
+
+
+def test_head_blocks_change_param_count_by_conv_plus_bn():
+    one, three = tiny_model(), tiny_model(head_blocks=3)
+    c = 32
+    per_block = 9 * c * c + 4 * c  # conv3x3 (no bias) + BN
+    assert three.count_params() - one.count_params() == 2 * per_block == 18688
+    assert len(three.heads[0].tower) == 3 and len(one.heads[0].tower) == 1
+    # A standalone head shows the same difference (unshared models hold five of them).
+    head = lambda blocks: InteractionHead(3, num_blocks=blocks, channels=c, embedding_dim=4)
+    one_h, three_h = head(1), head(3)
+    for h in (one_h, three_h):
+        h.build((None, None, None, FPN_CHANNELS))
+    assert three_h.count_params() - one_h.count_params() == 2 * per_block
+    assert three_h.count_params() == hand_head_params(3, c, 3, 4)
+
+
+def test_share_head_weights_switch():
+    shared, unshared = tiny_model(), tiny_model(share_head_weights=False)
+    assert len(shared.heads) == len(unshared.heads) == 5
+    assert len(distinct_heads(shared)) == 1 and len(distinct_heads(unshared)) == 5
+    assert all(isinstance(h, InteractionHead) for h in unshared.heads)
+    assert unshared.count_params() - shared.count_params() == 4 * hand_head_params(1, 32, 3, 4)
+    head_weights = lambda m: [w for w in m.weights if "interaction_head" in w.path]
+    assert len(head_weights(unshared)) == 5 * len(head_weights(shared))
+    assert forward(unshared)["verb_logits"].shape == forward(shared)["verb_logits"].shape
+    # Unshared heads really hold different weights: the same feature map gives different maps.
+    feat = tf.random.stateless_normal((1, 2, 2, FPN_CHANNELS), seed=(1, 2))
+    outs = [h(feat)["embeddings"].numpy() for h in unshared.heads]
+    assert not np.allclose(outs[0], outs[1])
+
+
+@pytest.mark.parametrize("depth", [18, 34, 50])
+def test_backbone_depths_build(depth):
+    model = tiny_model(backbone_depth=depth)
+    out = forward(model, batch=1)
+    assert out["embeddings"].shape == (1, num_anchors((64, 64)), 3, 4)
+    assert model.backbone.resnet.name == f"resnet{depth}"
+    assert np.all(np.isfinite(out["verb_logits"]))
+
+
+def test_backbone_depths_differ_in_size():
+    counts = {d: tiny_model(backbone_depth=d).backbone.count_params() for d in (18, 34, 50)}
+    assert counts[18] < counts[34] < counts[50]
+
+
+def test_unknown_depth_is_a_clear_error():
+    with pytest.raises(ValueError, match="backbone_depth=19"):
+        build_model(make_tiny_config(backbone_depth=19))
+
+
+def test_get_config_round_trip_same_outputs():
+    config = make_tiny_config(head_blocks=2, embedding_dim=5, passive_branch=False, share_head_weights=False)
+    config.loss.lambda_pull = 3.0
+    model = build_model(config)
+    serialised = json.loads(json.dumps(model.get_config()))  # JSON-safe
+    clone = CalipsoModel.from_config(serialised).initialize()
+    assert clone.model_config == config.model
+    assert clone.loss_config == config.loss
+    assert clone.count_params() == model.count_params()
+    a = forward(model, seed=3)
+    # Freshly initialised, the clone differs: the comparison below is not vacuous.
+    assert not np.allclose(forward(clone, seed=3)["embeddings"], a["embeddings"], atol=1e-4)
+    clone.set_weights(model.get_weights())
+    b = forward(clone, seed=3)
+    assert set(a) == set(b) == {"verb_logits", "target_logits", "embeddings"}
+    assert a["verb_logits"].shape[-1] == 3 and a["embeddings"].shape[-1] == 5
+    for key in a:
+        np.testing.assert_allclose(a[key], b[key], rtol=1e-6, atol=1e-6, err_msg=key)
+
+
+def test_freeze_batch_norm_fixes_statistics_and_removes_bn_from_training():
+    import numpy as np
+    import tensorflow as tf
+
+    from calipso_tf.modeling.calipso_model import build_model
+    from conftest import make_tiny_config
+
+    free = build_model(make_tiny_config())
+    frozen = build_model(make_tiny_config(freeze_batch_norm=True))
+    bn_params = lambda m: sum(int(np.prod(v.shape)) for v in m.trainable_variables  # noqa: E731
+                              if "gamma" in v.path or "beta" in v.path)
+    assert bn_params(free) > 0 and bn_params(frozen) == 0
+    images = tf.random.uniform((2, 64, 64, 3), 0, 255, seed=3)
+    # Frozen BN normalises with its moving statistics even when training=True.
+    for key, value in frozen(images, training=False).items():
+        np.testing.assert_allclose(frozen(images, training=True)[key].numpy(), value.numpy(), atol=1e-5)
+    moving = [v.numpy().copy() for v in frozen.non_trainable_variables]
+    frozen(images, training=True)
+    for before, v in zip(moving, frozen.non_trainable_variables):
+        np.testing.assert_array_equal(before, v.numpy())

@@ -51,7 +51,8 @@ def main(argv=None):
     @tf.function
     def sparse():
         weights = triplet_decoder.map_boxes_to_anchors(boxes, anchors)
-        return triplet_decoder.score_triplets(triplet_decoder.read_box_features(maps, weights), boxes, categories, scores, count)
+        features = triplet_decoder.read_box_features(maps, weights)
+        return triplet_decoder.score_triplets(features, boxes, categories, scores, count)
 
     @tf.function
     def dense():

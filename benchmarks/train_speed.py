@@ -66,7 +66,7 @@ SETTINGS = (
 
 
 def write_synthetic_shards(root: str, num_images: int, image_size: tuple[int, int], num_shards: int = 2) -> str:
-    """Renders ``num_images`` synthetic training images at image_size (calipso_tf.synthetic)
+    """Renders ``num_images`` synthetic training images at image_size (data_prep.synthetic)
     and writes them as TFRecord shards (records schema) + manifest.json under root."""
     os.makedirs(root, exist_ok=True)
     examples = []

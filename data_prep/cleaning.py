@@ -8,7 +8,8 @@
 - ``merge_duplicates``: same-class boxes with IoU >= threshold become one instance (the
   first in annotation order); triplets are re-indexed and exact duplicates dropped.
 
-IoU here is continuous (area = (x2 - x1) * (y2 - y1)), not the evaluation's inclusive one.
+IoU here is continuous (``evaluation.iou.continuous_iou``: area = (x2 - x1) * (y2 - y1)), not the
+evaluation's inclusive one.
 """
 
 from __future__ import annotations
@@ -17,20 +18,10 @@ import dataclasses
 
 import numpy as np
 
-from calipso_tf.data.records import NO_TARGET, HoiRecord
+from calipso_tf.constants import NO_TARGET
+from calipso_tf.data.records import HoiRecord
+from calipso_tf.evaluation.iou import continuous_iou
 from data_prep.source import DataError, load_json
-
-
-def pairwise_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU of boxes a (M, 4) against boxes b (N, 4) -> (M, N) float64."""
-    a = np.asarray(a, np.float64).reshape(-1, 1, 4)
-    b = np.asarray(b, np.float64).reshape(1, -1, 4)
-    wh = np.clip(np.minimum(a[..., 2:], b[..., 2:]) - np.maximum(a[..., :2], b[..., :2]), 0, None)
-    inter = wh[..., 0] * wh[..., 1]
-    area_a = (a[..., 2] - a[..., 0]) * (a[..., 3] - a[..., 1])
-    area_b = (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])
-    union = area_a + area_b - inter
-    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
 
 
 def clip_to_image(record: HoiRecord, tolerance: float) -> tuple[HoiRecord, int]:
@@ -51,7 +42,7 @@ def snap_to_detections(record: HoiRecord, det_boxes: np.ndarray, det_categories:
     """Moves each box onto its best same-class detection (D, 4) if IoU >= threshold; returns (record, snapped)."""
     boxes = np.asarray(record.boxes, np.float32).reshape(-1, 4)
     det_boxes = np.asarray(det_boxes, np.float32).reshape(-1, 4)
-    iou = pairwise_iou(boxes, det_boxes)
+    iou = continuous_iou(boxes, det_boxes)
     iou[np.asarray(record.category_ids)[:, None] != np.asarray(det_categories)[None, :]] = 0.0
     if iou.size == 0:
         return record, 0
@@ -69,7 +60,7 @@ def merge_duplicates(record: HoiRecord, threshold: float) -> tuple[HoiRecord, in
     """
     boxes = np.asarray(record.boxes, np.float32).reshape(-1, 4)
     categories = np.asarray(record.category_ids, np.int64)
-    duplicate = (pairwise_iou(boxes, boxes) >= threshold) & (categories[:, None] == categories[None, :])
+    duplicate = (continuous_iou(boxes, boxes) >= threshold) & (categories[:, None] == categories[None, :])
     target = np.arange(len(boxes))
     for i in range(1, len(boxes)):
         earlier = np.flatnonzero(duplicate[i, :i] & (target[:i] == np.arange(i)))

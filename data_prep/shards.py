@@ -29,14 +29,14 @@ from PIL import Image
 from tqdm import tqdm
 
 from calipso_tf import fileio
+from calipso_tf.constants import NO_TARGET, RARE_THRESHOLD
 from calipso_tf.data import manifest as manifest_lib
-from calipso_tf.data.records import NO_TARGET, HoiRecord, serialize
+from calipso_tf.data.records import HoiRecord, serialize
 from data_prep import cleaning
 from data_prep.source import DatasetSource, Issues
 
 log = logging.getLogger("data_prep")
 
-RARE_THRESHOLD = 10  # training instances below which an HOI category is rare
 STATE_DIR = ".state"
 SCHEMA_FIELD = re.compile(r"objects/bbox|objects/category_id|hoi/subject|hoi/object|hoi/verb")
 

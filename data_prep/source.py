@@ -9,12 +9,13 @@ log; in strict mode the first one raises ``DataError``.
 from __future__ import annotations
 
 import collections
+import contextlib
 import dataclasses
 import re
 
+from calipso_tf import fileio
 from calipso_tf.data.manifest import Category
 from calipso_tf.data.records import HoiRecord
-from calipso_tf import fileio
 
 
 class DataError(ValueError):
@@ -80,10 +81,19 @@ def image_id_from_filename(filename: str, fallback: int) -> int:
     return int(digits[-1]) if digits else fallback
 
 
-def load_json(path: str):
-    """Parsed JSON file; DataError naming the file when it is missing or not JSON."""
+@contextlib.contextmanager
+def data_errors():
+    """Re-raises a FileNotFoundError or ValueError of the block (calipso_tf's readers and
+    field validators, whose messages name the file and field) as DataError, same message."""
     try:
-        return fileio.load_json(path)
+        yield
+    except DataError:
+        raise
     except (FileNotFoundError, ValueError) as e:
         raise DataError(str(e)) from e
 
+
+def load_json(path: str):
+    """Parsed JSON file; DataError naming the file when it is missing or not JSON."""
+    with data_errors():
+        return fileio.load_json(path)

@@ -2,8 +2,9 @@
 
 Under the v-coco ``data`` folder: ``vcoco/vcoco_{split}.json`` (26 per-action dicts with
 ``action_name``, ``role_name``, ``image_id``, ``ann_id``, ``label`` and the flat,
-role-major ``role_object_id``), ``instances_vcoco_all_2014.json`` (COCO instances of
-the V-COCO images) and ``splits/vcoco_{split}.ids`` (one image id per line).
+role-major ``role_object_id``; read and validated by ``calipso_tf.evaluation.vcoco.load_actions``),
+``instances_vcoco_all_2014.json`` (COCO instances of the V-COCO images) and
+``splits/vcoco_{split}.ids`` (one image id per line).
 
 Verbs: every (action, role) with an object role is one verb ``<action>_<role>`` (eat_obj,
 eat_instr); an agent-only action (stand, walk, run, smile) is one verb named after the
@@ -18,9 +19,12 @@ import os
 
 import numpy as np
 
+from calipso_tf.constants import NO_TARGET
 from calipso_tf.data.manifest import Category
-from calipso_tf.data.records import NO_TARGET, HoiRecord
-from data_prep.source import DataError, DatasetSource, Issues, SplitSource, load_json
+from calipso_tf.data.records import HoiRecord
+from calipso_tf.evaluation.vcoco import load_actions
+from calipso_tf.fields import get_list
+from data_prep.source import DataError, DatasetSource, Issues, SplitSource, data_errors, load_json
 
 SPLITS = ("train", "val", "test")
 INSTANCES = "instances_vcoco_all_2014.json"
@@ -32,12 +36,12 @@ def _actions_path(root: str, split: str) -> str:
 
 
 def _verbs(actions: list[dict]) -> list[tuple[str, int, int]]:
-    """(verb name, action position, role column) per verb; role column 0 = agent only."""
+    """(verb name, action position, role column) per verb of `load_actions` entries; role column 0 = agent only."""
     verbs = []
     for a, action in enumerate(actions):
-        roles = action["role_name"]
-        verbs += [(action["action_name"], a, 0)] if len(roles) == 1 else \
-                 [(f"{action['action_name']}_{role}", a, r) for r, role in enumerate(roles) if r > 0]
+        roles = action["roles"]  # after "agent", which is role column 0
+        verbs += [(f"{action['name']}_{role}", a, r) for r, role in enumerate(roles, 1)] if roles else \
+                 [(action["name"], a, 0)]
     return verbs
 
 
@@ -47,10 +51,9 @@ def _rows(actions: list[dict], verbs: list[tuple[str, int, int]]) -> tuple[np.nd
     persons, triplets = [], []
     columns = []
     for action in actions:
-        image, ann = np.ravel(action["image_id"]).astype(np.int64), np.ravel(action["ann_id"]).astype(np.int64)
-        roles = np.reshape(np.asarray(action["role_object_id"], np.int64), (len(action["role_name"]), -1)).T
+        image, ann = action["image_id"], action["ann_id"]
         persons.append(np.column_stack([image, ann]))
-        columns.append((image, ann, np.ravel(action["label"]) == 1, roles))
+        columns.append((image, ann, action["label"] == 1, action["role_object_id"]))
     for v, (_, a, r) in enumerate(verbs):
         image, ann, positive, roles = columns[a]
         target = roles[positive, r] if r else np.zeros(positive.sum(), np.int64)
@@ -113,11 +116,14 @@ def read_vcoco(root: str, images_dir: str, strict: bool) -> DatasetSource:
     """
     if os.path.isdir(os.path.join(root, "data", "vcoco")):
         root = os.path.join(root, "data")
-    coco = load_json(os.path.join(root, INSTANCES))
-    images = {img["id"]: img for img in coco["images"]}
-    annotations = {ann["id"]: ann for ann in coco["annotations"]}
-    objects = [Category(int(c["id"]), c["name"]) for c in sorted(coco["categories"], key=lambda c: c["id"])]
-    actions = {split: load_json(_actions_path(root, split)) for split in SPLITS}
+    path = os.path.join(root, INSTANCES)
+    coco = load_json(path)
+    with data_errors():
+        images = {img["id"]: img for img in get_list(coco, "images", path)}
+        annotations = {ann["id"]: ann for ann in get_list(coco, "annotations", path)}
+        categories = sorted(get_list(coco, "categories", path), key=lambda c: c["id"])
+        actions = {split: load_actions(_actions_path(root, split)) for split in SPLITS}
+    objects = [Category(int(c["id"]), c["name"]) for c in categories]
     verbs = _verbs(actions["train"])
     image_dirs = [images_dir] + [os.path.join(images_dir, folder) for folder in COCO_IMAGE_FOLDERS]
     splits = [_read_split(root, split, actions[split], verbs, images, annotations, image_dirs, strict)

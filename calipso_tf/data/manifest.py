@@ -12,6 +12,7 @@ import json
 import os
 from typing import Any
 
+from calipso_tf.constants import PERSON_CATEGORY_ID
 from calipso_tf.fileio import write_json_atomic
 
 MANIFEST_NAME = "manifest.json"
@@ -58,7 +59,7 @@ class Manifest:
     hoi_train_counts: dict[str, int] = dataclasses.field(default_factory=dict)
     rare_hois: list[str] = dataclasses.field(default_factory=list)
     non_rare_hois: list[str] = dataclasses.field(default_factory=list)
-    person_category_id: int = 1
+    person_category_id: int = PERSON_CATEGORY_ID
     statistics: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     @property

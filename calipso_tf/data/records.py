@@ -20,7 +20,7 @@ import dataclasses
 import numpy as np
 import tensorflow as tf
 
-NO_TARGET = -1
+from calipso_tf.constants import NO_TARGET
 
 FEATURES = {
     "image/encoded": tf.io.FixedLenFeature([], tf.string),
@@ -58,13 +58,15 @@ class HoiRecord:
         where = f"{source}: record {self.filename!r} (image id {self.image_id})"
         boxes = np.asarray(self.boxes, np.float32).reshape(-1, 4)
         if len(boxes) != len(self.category_ids):
-            raise ValueError(f"{where}: objects/bbox has {len(boxes)} boxes but objects/category_id has {len(self.category_ids)}")
+            raise ValueError(f"{where}: objects/bbox has {len(boxes)} boxes but objects/category_id has "
+                             f"{len(self.category_ids)}")
         if not np.all(np.isfinite(boxes)):
             raise ValueError(f"{where}: objects/bbox holds a non-finite value")
         bad = np.flatnonzero((boxes[:, 2] <= boxes[:, 0]) | (boxes[:, 3] <= boxes[:, 1]))
         if bad.size:
             raise ValueError(f"{where}: objects/bbox[{bad[0]}] = {boxes[bad[0]].tolist()} has x2 <= x1 or y2 <= y1")
-        outside = np.flatnonzero((boxes[:, 0] < 0) | (boxes[:, 1] < 0) | (boxes[:, 2] > self.width) | (boxes[:, 3] > self.height))
+        outside = np.flatnonzero((boxes[:, 0] < 0) | (boxes[:, 1] < 0) | (boxes[:, 2] > self.width)
+                                 | (boxes[:, 3] > self.height))
         if outside.size:
             raise ValueError(
                 f"{where}: objects/bbox[{outside[0]}] = {boxes[outside[0]].tolist()} lies outside the "

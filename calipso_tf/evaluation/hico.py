@@ -23,13 +23,13 @@ import dataclasses
 
 import numpy as np
 
+from calipso_tf.constants import RARE_THRESHOLD
 from calipso_tf.evaluation.ap import eleven_point_ap, first_match_tp, precision_recall
-from calipso_tf.evaluation.fields import get_field, get_list, integer_columns, numeric_table
-from calipso_tf.fileio import load_json
 from calipso_tf.evaluation.iou import hico_iou
+from calipso_tf.fields import get_field, get_list, integer_columns, numeric_table, require_list
+from calipso_tf.fileio import load_json
 
 NO_OBJECT = 0  # object class of a verb without a target (object_id == -1)
-RARE_THRESHOLD = 10  # fewer training rows than this makes a category Rare
 IOU_THRESHOLD = 0.5
 MAX_ID = 2**31  # class and verb ids stay below this, so (class, verb) packs into one int64
 
@@ -115,8 +115,7 @@ def _parse_image(entry, source: str, index: int, scored: bool) -> _Image:
 
 
 def _parse_file(images, source: str, scored: bool) -> list[_Image]:
-    if not isinstance(images, list):
-        raise ValueError(f"{source}: expected a list of per-image dicts, got {type(images).__name__}")
+    require_list(images, source, "per-image dicts")
     return [_parse_image(entry, source, i, scored) for i, entry in enumerate(images)]
 
 

@@ -1,14 +1,31 @@
-"""Box overlaps with the inclusive-pixel convention of the HOI reference evaluators.
+"""Box overlaps in numpy, in the three conventions the project uses (boxes ``[x1, y1, x2, y2]``, pixels).
 
-Boxes are ``[x1, y1, x2, y2]`` in pixels; a box covers the pixels ``x1..x2`` inclusive,
-so its area is ``(x2 - x1 + 1) * (y2 - y1 + 1)``. Both functions broadcast over leading
-dimensions: ``a[:, None]`` against ``b[None]`` gives an (N, M) matrix, equal shapes give
-element-wise overlaps.
+- ``continuous_iou``: continuous coordinates, area ``(x2 - x1) * (y2 - y1)``; the
+  convention of the anchors and of ``calipso_tf.ops.box_ops.pairwise_iou`` (its tensor
+  twin). Used by data_prep's cleaning (snapping, merging duplicates).
+- ``hico_iou`` and ``vcoco_overlap``: the inclusive-pixel conventions of the HOI reference
+  evaluators, where a box covers the pixels ``x1..x2`` inclusive, so its area is
+  ``(x2 - x1 + 1) * (y2 - y1 + 1)``; they differ in their empty-intersection test and
+  dtype. Used by ``evaluation.hico`` and ``evaluation.vcoco``. Both broadcast over
+  leading dimensions: ``a[:, None]`` against ``b[None]`` gives an (N, M) matrix, equal
+  shapes give element-wise overlaps.
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+
+def continuous_iou(boxes_a, boxes_b) -> np.ndarray:
+    """IoU of boxes a (M, 4) against boxes b (N, 4) -> (M, N) float64; 0 where the union is empty."""
+    a = np.asarray(boxes_a, np.float64).reshape(-1, 1, 4)
+    b = np.asarray(boxes_b, np.float64).reshape(1, -1, 4)
+    wh = np.clip(np.minimum(a[..., 2:], b[..., 2:]) - np.maximum(a[..., :2], b[..., :2]), 0, None)
+    inter = wh[..., 0] * wh[..., 1]
+    area_a = (a[..., 2] - a[..., 0]) * (a[..., 3] - a[..., 1])
+    area_b = (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])
+    union = area_a + area_b - inter
+    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
 
 
 def hico_iou(boxes_a, boxes_b) -> np.ndarray:

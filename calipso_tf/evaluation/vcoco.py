@@ -20,9 +20,9 @@ import warnings
 import numpy as np
 
 from calipso_tf.evaluation.ap import first_match_tp, precision_recall, voc_ap
-from calipso_tf.evaluation.fields import get_field, get_list, integer_columns, numeric_table
-from calipso_tf.fileio import load_json
 from calipso_tf.evaluation.iou import vcoco_overlap
+from calipso_tf.fields import get_field, get_list, integer_columns, numeric_table, require_list
+from calipso_tf.fileio import load_json
 
 OVERLAP_THRESHOLD = 0.5
 EXCLUDED_FROM_24 = ("point", "run", "smile", "stand", "walk")  # left out of the paper's 24 categories
@@ -67,8 +67,13 @@ class VcocoMetrics:
     curves: dict[str, tuple[np.ndarray, np.ndarray]] = dataclasses.field(repr=False)
 
 
-def _load_actions(path: str) -> list[dict]:
-    """vcoco_{split}.json entries with arrays: ann_id, image_id, label (N,), role_object_id (N, K)."""
+def load_actions(path: str) -> list[dict]:
+    """The validated entries of a vcoco_{split}.json, one per action, in file order.
+
+    Each has ``name``, ``roles`` (the role names after "agent", 0 to 2), ``where`` (the
+    action's location for error messages) and int64 arrays ``ann_id``, ``image_id``,
+    ``label`` (N,) and ``role_object_id`` (N, 1 + len(roles)), column 0 the agent's.
+    """
     data = load_json(path)
     if not isinstance(data, list) or not data:
         raise ValueError(f"{path}: expected a non-empty list of per-action dicts")
@@ -143,7 +148,7 @@ def _coco_boxes(coco: dict, image_ids: set, path: str) -> dict:
 
 def load_vcoco_ground_truth(vcoco_path: str, coco_path: str, split_ids_path: str) -> VcocoGroundTruth:
     """Builds the ground truth the reference builds (``_get_vcocodb``), persons only."""
-    actions = _load_actions(vcoco_path)
+    actions = load_actions(vcoco_path)
     try:
         image_ids = np.loadtxt(split_ids_path, ndmin=1)
     except ValueError as e:
@@ -284,8 +289,7 @@ def _match_image(gt: VcocoGroundTruth, i: int, dets: tuple, role_a: np.ndarray, 
 
 def evaluate_vcoco(gt: VcocoGroundTruth, detections: list, source: str = "detections") -> VcocoMetrics:
     """Scores official-layout detections (list of per-person dicts) against ``gt``."""
-    if not isinstance(detections, list):
-        raise ValueError(f"{source}: expected a list of per-person dicts, got {type(detections).__name__}")
+    require_list(detections, source, "per-person dicts")
     dets = _detection_arrays(detections, gt, source)
     num_actions = len(gt.actions)
     role_a, role_r = _role_entries(gt)

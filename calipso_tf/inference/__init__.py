@@ -1,1 +1,2 @@
-"""Inference: triplet decoding, detector sources, the runner over a dataset split and the official output formats."""
+"""Inference: triplet decoding, detector sources, the runner over a split or one picture (predictor),
+model evaluation, media reading and the official output formats (HICO-DET, V-COCO)."""

@@ -34,13 +34,9 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from calipso_tf.constants import COCO_IDS
+from calipso_tf.fields import get_field, is_number, require_list, require_object
 from calipso_tf.fileio import load_json
-
-# KerasCV / torchvision contiguous class index (0..79) -> COCO category id.
-COCO_IDS = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 27, 28, 31,
-            32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44, 46, 47, 48, 49, 50, 51, 52, 53, 54, 55, 56, 57,
-            58, 59, 60, 61, 62, 63, 64, 65, 67, 70, 72, 73, 74, 75, 76, 77, 78, 79, 80, 81, 82, 84, 85, 86, 87,
-            88, 89, 90)
 
 
 @dataclasses.dataclass
@@ -116,10 +112,10 @@ class GroundTruthDetections(_TableSource):
     @classmethod
     def from_json(cls, path: str) -> "GroundTruthDetections":
         table = {}
-        for i, record in enumerate(_load_records(path)):
+        for i, record in enumerate(require_list(load_json(path), path, "image records")):
             where = f"{path}: record {i}"
-            name = _field(record, "file_name", str, where)
-            annotations = _field(record, "annotations", list, f"{where} ({name!r})")
+            name = get_field(require_object(record, where), "file_name", where, str)
+            annotations = get_field(record, "annotations", f"{where} ({name!r})", list)
             boxes = [a.get("bbox") if isinstance(a, dict) else None for a in annotations]
             categories = [a.get("category_id") if isinstance(a, dict) else None for a in annotations]
             table[os.path.basename(name)] = _checked(boxes, categories, [1.0] * len(boxes), f"{where} ({name!r})",
@@ -136,25 +132,26 @@ class GroundTruthDetections(_TableSource):
         """
         data = load_json(path)
         images = {}
-        for k, image in enumerate(_field(data, "images", list, path)):
-            images[_field(image, "id", int, f"{path}: images[{k}]")] = _field(image, "file_name", str,
-                                                                             f"{path}: images[{k}]")
+        for k, image in enumerate(get_field(require_object(data, path), "images", path, list)):
+            where = f"{path}: images[{k}]"
+            file_name = get_field(require_object(image, where), "file_name", where, str)
+            images[get_field(image, "id", where, int)] = file_name
         wanted = set(images) if image_ids is None else {int(i) for i in image_ids}
         unknown = sorted(wanted - set(images))
         if unknown:
             raise ValueError(f"{path}: image id {unknown[0]} is not in 'images'")
         columns = {i: ([], []) for i in wanted}
-        for k, ann in enumerate(_field(data, "annotations", list, path)):
+        for k, ann in enumerate(get_field(data, "annotations", path, list)):
             where = f"{path}: annotations[{k}]"
-            image_id = _field(ann, "image_id", int, where)
+            image_id = get_field(require_object(ann, where), "image_id", where, int)
             if image_id not in columns or ann.get("iscrowd", 0):
                 continue
-            box = _field(ann, "bbox", list, where)
-            if not (len(box) == 4 and all(_is_number(v) for v in box)):
+            box = get_field(ann, "bbox", where, list)
+            if not (len(box) == 4 and all(is_number(v) for v in box)):
                 raise ValueError(f"{where}: bbox = {box!r} is not [x, y, w, h]")
             if box[2] > 0 and box[3] > 0:
                 columns[image_id][0].append([box[0], box[1], box[0] + box[2], box[1] + box[3]])
-                columns[image_id][1].append(_field(ann, "category_id", int, where))
+                columns[image_id][1].append(get_field(ann, "category_id", where, int))
         table = {os.path.basename(images[i]): _checked(boxes, categories, [1.0] * len(boxes),
                                                        f"{path}: image {i} ({images[i]!r})", "bbox", "category_id")
                  for i, (boxes, categories) in columns.items()}
@@ -167,18 +164,17 @@ class DetectionsFile(_TableSource):
     def __init__(self, path: str, score_threshold: float = 0.0, max_detections: int | None = None):
         data = load_json(path)
         if isinstance(data, dict):
-            data = [{"file_name": name, **record} if isinstance(record, dict) else record for name, record in data.items()]
-        elif not isinstance(data, list):
-            raise ValueError(f"{path}: expected a list of records or a dict keyed by file_name, got {type(data).__name__}")
+            data = [{"file_name": name, **record} if isinstance(record, dict) else record
+                    for name, record in data.items()]
         table = {}
-        for i, record in enumerate(data):
+        for i, record in enumerate(require_list(data, path, "records or a dict keyed by file_name")):
             where = f"{path}: record {i}"
-            name = _field(record, "file_name", str, where)
+            name = get_field(require_object(record, where), "file_name", where, str)
             where = f"{where} ({name!r})"
             if os.path.basename(name) in table:
                 raise ValueError(f"{where}: file_name repeats an earlier record")
-            det = _checked(_field(record, "boxes", list, where), _field(record, "category_ids", list, where),
-                           _field(record, "scores", list, where), where)
+            det = _checked(*(get_field(record, key, where, list) for key in ("boxes", "category_ids", "scores")),
+                           where)
             table[os.path.basename(name)] = det.select(score_threshold, max_detections)
         super().__init__(table, path, "detections")
 
@@ -234,23 +230,6 @@ def make_source(spec: str, annotations: str | None = None, score_threshold: floa
     return DetectionsFile(spec, score_threshold=score_threshold, max_detections=max_detections)
 
 
-def _load_records(path: str) -> list:
-    data = load_json(path)
-    if not isinstance(data, list):
-        raise ValueError(f"{path}: expected a list of image records, got {type(data).__name__}")
-    return data
-
-
-def _field(record: Any, name: str, kind: type, where: str) -> Any:
-    if not isinstance(record, dict):
-        raise ValueError(f"{where}: expected an object, got {type(record).__name__}")
-    if name not in record:
-        raise ValueError(f"{where}: missing field {name!r}")
-    if not isinstance(record[name], kind):
-        raise ValueError(f"{where}: field {name!r} must be a {kind.__name__}, got {type(record[name]).__name__}")
-    return record[name]
-
-
 def _checked(boxes: Iterable, categories: Iterable, scores: Iterable, where: str,
              box_field: str = "boxes", category_field: str = "category_ids") -> Detections:
     """Validates one record's columns; ValueError naming the field and index."""
@@ -259,7 +238,7 @@ def _checked(boxes: Iterable, categories: Iterable, scores: Iterable, where: str
         raise ValueError(f"{where}: {box_field} ({len(boxes)}), {category_field} ({len(categories)}) and scores "
                          f"({len(scores)}) differ in length")
     for i, box in enumerate(boxes):
-        if not (isinstance(box, list) and len(box) == 4 and all(_is_number(v) for v in box)):
+        if not (isinstance(box, list) and len(box) == 4 and all(is_number(v) for v in box)):
             raise ValueError(f"{where}: {box_field}[{i}] = {box!r} is not [x1, y1, x2, y2]")
         if not (np.all(np.isfinite(box)) and box[2] > box[0] and box[3] > box[1]):
             raise ValueError(f"{where}: {box_field}[{i}] = {box!r} needs finite values with x2 > x1 and y2 > y1")
@@ -267,10 +246,7 @@ def _checked(boxes: Iterable, categories: Iterable, scores: Iterable, where: str
         if not (isinstance(category, int) and not isinstance(category, bool) and category > 0):
             raise ValueError(f"{where}: {category_field}[{i}] = {category!r} is not a positive integer COCO id")
     for i, score in enumerate(scores):
-        if not (_is_number(score) and 0.0 <= score <= 1.0):
+        if not (is_number(score) and 0.0 <= score <= 1.0):
             raise ValueError(f"{where}: scores[{i}] = {score!r} is not a number in [0, 1]")
     return Detections(boxes, categories, scores)
 
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)

@@ -1,4 +1,4 @@
-"""Detector-agnostic triplet decoding (METHOD.md, eq. 10-12).
+"""Detector-agnostic triplet decoding (docs/method.md, eq. 10-12).
 
 The network gives dense per-anchor maps; an external detector gives boxes. Decoding
 reads the maps at each detected box and scores every (person, verb, target) candidate
@@ -20,9 +20,8 @@ from typing import Any
 import keras
 import tensorflow as tf
 
+from calipso_tf.constants import NO_TARGET, PERSON_CATEGORY_ID
 from calipso_tf.ops.box_ops import pairwise_iou
-
-NO_TARGET = -1
 
 
 def map_boxes_to_anchors(boxes: tf.Tensor, anchors: tf.Tensor, iou_threshold: float = 0.5) -> tf.Tensor:
@@ -91,7 +90,7 @@ def score_triplets(
     num_detections: tf.Tensor,
     threshold: float = 0.0,
     top_k: int = 100,
-    person_category_id: int = 1,
+    person_category_id: int = PERSON_CATEGORY_ID,
 ) -> dict[str, tf.Tensor]:
     """Scores all candidates (eq. 10-12), keeps the best per (person, verb), then the top-k.
 
@@ -180,7 +179,7 @@ class TripletDecoder(keras.layers.Layer):
       mapping_iou: IoU above which an anchor belongs to a detected box.
     """
 
-    def __init__(self, threshold: float = 0.0, top_k: int = 100, person_category_id: int = 1,
+    def __init__(self, threshold: float = 0.0, top_k: int = 100, person_category_id: int = PERSON_CATEGORY_ID,
                  mapping_iou: float = 0.5, **kwargs):
         super().__init__(**kwargs)
         self.threshold = threshold

@@ -41,8 +41,9 @@ from typing import TYPE_CHECKING, Iterable
 
 import numpy as np
 
-from calipso_tf.evaluation.fields import get_field, get_list
-from calipso_tf.fileio import atomic_write, load_json
+from calipso_tf.constants import PERSON_CATEGORY_ID
+from calipso_tf.evaluation.vcoco import load_actions
+from calipso_tf.fileio import atomic_write
 
 if TYPE_CHECKING:
     from calipso_tf.inference.runner import DecodedImage
@@ -82,22 +83,12 @@ class VcocoLayout:
     @classmethod
     def from_file(cls, vcoco_path: str, verb_names: list[str]) -> "VcocoLayout":
         """Actions and roles from a vcoco_{split}.json (official layout)."""
-        data = load_json(vcoco_path)
-        if not isinstance(data, list) or not data:
-            raise ValueError(f"{vcoco_path}: expected a non-empty list of per-action dicts")
-        actions, roles = [], []
-        for a, entry in enumerate(data):
-            where = f"{vcoco_path}: action {a}"
-            actions.append(str(get_field(entry, "action_name", where)))
-            role_names = [str(r) for r in get_list(entry, "role_name", where)]
-            if not role_names or role_names[0] != "agent":
-                raise ValueError(f"{where}: field 'role_name' must start with 'agent', got {role_names}")
-            roles.append(role_names[1:])
-        return cls.from_names(actions, roles, verb_names)
+        actions = load_actions(vcoco_path)
+        return cls.from_names([a["name"] for a in actions], [a["roles"] for a in actions], verb_names)
 
 
 def image_detections(triplets: dict, boxes: np.ndarray, category_ids: np.ndarray, image_id: int,
-                     layout: VcocoLayout, person_category_id: int = 1) -> list[dict]:
+                     layout: VcocoLayout, person_category_id: int = PERSON_CATEGORY_ID) -> list[dict]:
     """One image's decoder output -> its pickle entries, one per person detection, in detection order.
 
     Args:
@@ -135,7 +126,7 @@ def _beats(score: float, current: float) -> bool:
 
 
 def to_vcoco_detections(images: Iterable[DecodedImage], layout: VcocoLayout,
-                        person_category_id: int = 1) -> list[dict]:
+                        person_category_id: int = PERSON_CATEGORY_ID) -> list[dict]:
     """`evaluation.decode_split` output -> the official detections list (all images)."""
     detections = []
     for image in images:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import keras
 import keras_cv
 
-from calipso_tf.config import ModelConfig
-
 # depth -> (blocks per stack, block type), as in the ResNet paper.
 RESNET_ARCHS = {
     18: ((2, 2, 2, 2), "basic_block"),
@@ -62,7 +60,3 @@ class ResNetFPN(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "depth": self.depth, "width": self.width}
-
-
-def build_backbone(config: ModelConfig) -> ResNetFPN:
-    return ResNetFPN(config.backbone_depth, config.backbone_width, name="backbone_fpn")

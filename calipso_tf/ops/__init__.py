@@ -1,1 +1,2 @@
-"""Tensor operations shared by training, inference and serving: anchors, box geometry, target encoding, preprocessing."""
+"""Tensor operations shared by training, inference and serving: anchors, box geometry,
+target encoding and image preprocessing."""

@@ -40,6 +40,7 @@ from typing import Sequence
 import numpy as np
 import tensorflow as tf
 
+from calipso_tf.constants import PERSON_CATEGORY_ID
 from calipso_tf.ops import anchors as anchor_lib
 from calipso_tf import config as config_lib
 from calipso_tf.config import Config
@@ -81,7 +82,7 @@ class ServingModule(tf.Module):
       person_category_id: the detector's person class.
     """
 
-    def __init__(self, model, config: Config, asset_dir: str, max_detections: int, person_category_id: int = 1):
+    def __init__(self, model, config: Config, asset_dir: str, max_detections: int, person_category_id: int = PERSON_CATEGORY_ID):
         super().__init__(name="calipso_serving")
         self.model = model
         self.image_size = tuple(int(v) for v in config.model.image_size)
@@ -241,7 +242,7 @@ def check_output_dir(output_dir: str, overwrite: bool = False) -> None:
 
 def export_savedmodel(model, config: Config, output_dir: str, verb_names: Sequence[str],
                       objects: Sequence[tuple[int, str]], max_detections: int | None = None,
-                      person_category_id: int = 1, overwrite: bool = False, model_name: str = "calipso") -> str:
+                      person_category_id: int = PERSON_CATEGORY_ID, overwrite: bool = False, model_name: str = "calipso") -> str:
     """Exports ``model`` as a servable SavedModel version folder, atomically.
 
     The SavedModel (+ warmup requests) is written to a hidden temp folder next to

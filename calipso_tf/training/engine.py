@@ -69,10 +69,10 @@ def train(config: Config, model_dir: str, strategy: str | tf.distribute.Strategy
     loop = choose_loop(loop, strategy)
     chief = distribute.is_chief(strategy)
     train_cfg = config.train
-    replicas = strategy.num_replicas_in_sync
     global_batch = train_cfg.batch_size
-    if global_batch % replicas:
-        raise ValueError(f"train.batch_size={global_batch} is not divisible by the {replicas} replicas")
+    if global_batch % strategy.num_replicas_in_sync:
+        raise ValueError(f"train.batch_size={global_batch} is not divisible by the "
+                         f"{strategy.num_replicas_in_sync} replicas")
     if chief:
         os.makedirs(model_dir, exist_ok=True)
         config_lib.save_config(config, os.path.join(model_dir, CONFIG_NAME))
@@ -81,28 +81,12 @@ def train(config: Config, model_dir: str, strategy: str | tf.distribute.Strategy
     keras.utils.set_random_seed(train_cfg.seed)
 
     pipeline = InputPipeline(config)
-    with strategy.scope():
-        model = build_model(config)
-        if sync_batch_norm and replicas > 1:
-            distribute.synchronize_batch_norm(model)
-        model.compile(optimizer=optimization.build_optimizer(train_cfg, global_batch, mixed_precision),
-                      jit_compile=jit_compile and loop == "fit")
-        model.optimizer.build(model.trainable_variables)
-        checkpoint_dir = distribute.WorkerDir(os.path.join(model_dir, "checkpoints"), chief)
-        checkpointer = Checkpointer(model, os.path.join(model_dir, "checkpoints"),
-                                             train_cfg.keep_checkpoints, train_cfg.checkpoint_every, checkpoint_dir)
-        start_step = checkpointer.restore()
-
+    sync_batch_norm = sync_batch_norm and strategy.num_replicas_in_sync > 1
+    model, checkpointer = _build_model_and_checkpointer(config, strategy, model_dir, chief, mixed_precision,
+                                                        jit_compile and loop == "fit", sync_batch_norm)
+    start_step = int(checkpointer.step.numpy())
     total = train_cfg.total_steps
-    log.info("strategy %s: %d replica(s) on %d worker(s)%s; loop %s; global batch %d = %d per replica; "
-             "lr %.5g (train.learning_rate %.5g x %d / reference batch %d), %d warm-up steps, x%g at %s; "
-             "mixed precision %s, XLA %s, synchronized BatchNorm %s, frozen BatchNorm %s; %s at step %d of %d",
-             type(strategy).__name__, replicas, distribute.num_workers(strategy), "" if chief else " (not chief)",
-             loop, global_batch, global_batch // replicas, optimization.scaled_learning_rate(train_cfg, global_batch),
-             train_cfg.learning_rate, global_batch, train_cfg.reference_batch_size, train_cfg.warmup_steps,
-             train_cfg.lr_decay_factor, list(train_cfg.lr_decay_steps), mixed_precision, jit_compile,
-             sync_batch_norm and replicas > 1, config.model.freeze_batch_norm,
-             "resuming" if start_step else "starting", start_step, total)
+    _log_setup(config, strategy, chief, loop, mixed_precision, jit_compile, sync_batch_norm, start_step)
     if start_step >= total:
         log.info("already trained to step %d >= train.total_steps=%d", start_step, total)
         return {"steps": start_step, "trained_steps": 0, "checkpoint": checkpointer.latest,
@@ -133,3 +117,35 @@ def train(config: Config, model_dir: str, strategy: str | tf.distribute.Strategy
     return summary
 
 
+def _build_model_and_checkpointer(config: Config, strategy: tf.distribute.Strategy, model_dir: str, chief: bool,
+                                  mixed_precision: bool, jit_compile: bool,
+                                  sync_batch_norm: bool) -> tuple[keras.Model, Checkpointer]:
+    """Builds and compiles the model and its optimizer under the strategy, and restores the
+    latest checkpoint of model_dir if there is one (``checkpointer.step`` is then its step)."""
+    with strategy.scope():
+        model = build_model(config)
+        if sync_batch_norm:
+            distribute.synchronize_batch_norm(model)
+        optimizer = optimization.build_optimizer(config.train, config.train.batch_size, mixed_precision)
+        model.compile(optimizer=optimizer, jit_compile=jit_compile)
+        model.optimizer.build(model.trainable_variables)
+        folder = os.path.join(model_dir, "checkpoints")
+        checkpointer = Checkpointer(model, folder, config.train.keep_checkpoints, config.train.checkpoint_every,
+                                    distribute.WorkerDir(folder, chief))
+        checkpointer.restore()
+    return model, checkpointer
+
+
+def _log_setup(config: Config, strategy: tf.distribute.Strategy, chief: bool, loop: str, mixed_precision: bool,
+               jit_compile: bool, sync_batch_norm: bool, start_step: int) -> None:
+    """One log line that says how this run trains."""
+    train_cfg, replicas, global_batch = config.train, strategy.num_replicas_in_sync, config.train.batch_size
+    log.info("strategy %s: %d replica(s) on %d worker(s)%s; loop %s; global batch %d = %d per replica; "
+             "lr %.5g (train.learning_rate %.5g x %d / reference batch %d), %d warm-up steps, x%g at %s; "
+             "mixed precision %s, XLA %s, synchronized BatchNorm %s, frozen BatchNorm %s; %s at step %d of %d",
+             type(strategy).__name__, replicas, distribute.num_workers(strategy), "" if chief else " (not chief)",
+             loop, global_batch, global_batch // replicas, optimization.scaled_learning_rate(train_cfg, global_batch),
+             train_cfg.learning_rate, global_batch, train_cfg.reference_batch_size, train_cfg.warmup_steps,
+             train_cfg.lr_decay_factor, list(train_cfg.lr_decay_steps), mixed_precision, jit_compile,
+             sync_batch_norm, config.model.freeze_batch_norm,
+             "resuming" if start_step else "starting", start_step, train_cfg.total_steps)

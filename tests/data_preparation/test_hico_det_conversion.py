@@ -13,7 +13,7 @@ from data_prep_util import assert_example, assert_same_splits, convert, read_spl
 
 from calipso_tf.data import manifest as manifest_lib
 from data_prep import cleaning
-from data_prep.hico_det import COCO_CATEGORIES
+from calipso_tf.constants import COCO_CATEGORIES
 
 # HOI ids 1..6 of a small list_action, in HICO's order (by object): first appearance of
 # the verbs is board, ride, hold, hug, eat_at, no_interaction; ids are alphabetical.

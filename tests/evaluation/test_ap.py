@@ -1,4 +1,4 @@
-"""Hand-computed checks of the AP rules and the IoU conventions (calipso_tf.eval.ap / .iou)."""
+"""Hand-computed checks of the AP rules and the IoU conventions (calipso_tf.evaluation.ap / .iou)."""
 
 import numpy as np
 import pytest

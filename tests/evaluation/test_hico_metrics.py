@@ -1,4 +1,4 @@
-"""HICO-DET evaluator rules, each on a tiny hand-computed case (calipso_tf.eval.hico)."""
+"""HICO-DET evaluator rules, each on a tiny hand-computed case (calipso_tf.evaluation.hico)."""
 
 import json
 import math

@@ -1,4 +1,4 @@
-"""V-COCO evaluator rules on tiny hand-computed cases (calipso_tf.eval.vcoco)."""
+"""V-COCO evaluator rules on tiny hand-computed cases (calipso_tf.evaluation.vcoco)."""
 
 import json
 import math

@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 
+from calipso_tf.constants import COCO_IDS
 from calipso_tf.inference import detectors
 
 RECORD = {"file_name": "img_1.jpg", "boxes": [[0, 0, 10, 10], [5, 5, 20, 30], [1, 1, 3, 3]],
@@ -99,5 +100,5 @@ def test_keras_cv_retinanet_source(tmp_path):
     source = detectors.KerasCVDetector(weights, score_threshold=0.0, max_detections=5, depth=18)
     det = source("x.jpg", np.full((128, 128, 3), 100.0, np.float32), scale=2.0)
     assert 0 < len(det) <= 5
-    assert set(det.category_ids.tolist()) <= set(detectors.COCO_IDS)
+    assert set(det.category_ids.tolist()) <= set(COCO_IDS)
     assert np.all((det.scores >= 0) & (det.scores <= 1)) and np.all(det.boxes <= 64.0 + 1e-3)

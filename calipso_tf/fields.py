@@ -1,26 +1,51 @@
-"""Input validation shared by the evaluators."""
+"""Validators for the fields of parsed JSON and pickle records, for every reader of input files.
+
+Each raises ValueError whose message starts with ``where`` (the file, then the record)
+and names the field. Pure numpy (no TensorFlow import), so the numpy evaluators stay
+quick to import; data_prep re-raises these errors as its ``DataError``.
+"""
 
 from __future__ import annotations
 
 import operator
+from typing import Any
 
 import numpy as np
 
 
-def get_field(record, key: str, where: str):
-    """``record[key]``, or a ValueError naming ``where`` and the missing field."""
+def require_list(value: Any, where: str, what: str) -> list:
+    """``value``, which must be a list (of ``what``, as the message says)."""
+    if not isinstance(value, list):
+        raise ValueError(f"{where}: expected a list of {what}, got {type(value).__name__}")
+    return value
+
+
+def require_object(value: Any, where: str) -> dict:
+    """``value``, which must be a JSON object (a dict)."""
+    if not isinstance(value, dict):
+        raise ValueError(f"{where}: expected an object, got {type(value).__name__}")
+    return value
+
+
+def get_field(record: Any, key: str, where: str, kind: type | None = None) -> Any:
+    """``record[key]``, an instance of ``kind`` when given; else a ValueError naming ``where`` and the field."""
     try:
-        return record[key]
+        value = record[key]
     except (KeyError, TypeError, IndexError):
         raise ValueError(f"{where}: missing field '{key}'") from None
-
-
-def get_list(record, key: str, where: str) -> list:
-    """``record[key]``, which must be a list."""
-    value = get_field(record, key, where)
-    if not isinstance(value, list):
-        raise ValueError(f"{where}: field '{key}' must be a list, got {type(value).__name__}")
+    if kind is not None and not isinstance(value, kind):
+        raise ValueError(f"{where}: field '{key}' must be a {kind.__name__}, got {type(value).__name__}")
     return value
+
+
+def get_list(record: Any, key: str, where: str) -> list:
+    """``record[key]``, which must be a list."""
+    return get_field(record, key, where, list)
+
+
+def is_number(value: Any) -> bool:
+    """A JSON number: int or float, not bool."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _fits(value, width: int) -> bool:

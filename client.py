@@ -4,7 +4,7 @@
   python client.py --image photo.jpg --detections gt --annotations test_hico.json \
       --protocol grpc --server localhost:8500 --signature serving_default
 
---detections is a detections JSON in the calipso_tf.detectors layout (boxes in the
+--detections is a detections JSON in the calipso_tf.inference.detectors layout (boxes in the
 original image's pixels) or "gt" with --annotations. The detect_encoded signature
 (default) gets the file's bytes; serving_default gets decoded RGB pixels. Verb names
 come from the export's verb_name output (its assets/verbs.txt), or --verbs (one name
@@ -21,14 +21,14 @@ from typing import Any
 
 import numpy as np
 
-import calipso_tf  # noqa: F401  (sets KERAS_BACKEND)
+from calipso_tf.inference.media import read_image
 
 TRIPLET_KEYS = ("subject_index", "object_index", "verb", "verb_name", "score", "subject_box", "object_box",
                 "num_triplets")
 
 
 def build_inputs(image_path: str, detections, signature: str, max_detections: int) -> dict[str, np.ndarray]:
-    """One image + its `calipso_tf.detectors.Detections` -> the signature's named inputs (batch of 1).
+    """One image + its `calipso_tf.inference.detectors.Detections` -> the signature's named inputs (batch of 1).
 
     At most max_detections detections (highest scores) are sent; D is at least 1 so
     that an empty detection list still has a well-formed (1, 1, 4) boxes tensor.
@@ -41,18 +41,10 @@ def build_inputs(image_path: str, detections, signature: str, max_detections: in
         with open(image_path, "rb") as f:
             inputs["image_bytes"] = np.array([f.read()], object)
     else:
-        pixels = read_rgb(image_path)
+        pixels = read_image(image_path)
         inputs["images"] = pixels[None]
         inputs["image_sizes"] = np.array([pixels.shape[:2]], np.int32)
     return inputs
-
-
-def read_rgb(path: str) -> np.ndarray:
-    """(H, W, 3) uint8 RGB pixels of an image file."""
-    from PIL import Image
-
-    with Image.open(path) as image:
-        return np.asarray(image.convert("RGB"))
 
 
 def rest_body(inputs: dict[str, np.ndarray], signature: str) -> dict[str, Any]:
@@ -129,14 +121,14 @@ def format_triplets(triplets: dict[str, Any], verb_names: list[str]) -> list[str
 
 
 def draw(image_path: str, triplets: dict[str, Any], verb_names: list[str], output_dir: str) -> str | None:
-    """Writes <output_dir>/<stem>.png with the triplets drawn; None when calipso_tf.visualize is missing."""
+    """Writes <output_dir>/<stem>.png with the triplets drawn; None when calipso_tf.visualization is missing."""
     try:
         from calipso_tf.visualization.drawing import draw_triplets, save_image
     except ImportError as e:
-        print(f"not drawing: calipso_tf.visualize is unavailable ({e})")
+        print(f"not drawing: calipso_tf.visualization is unavailable ({e})")
         return None
     path = os.path.join(output_dir, os.path.splitext(os.path.basename(image_path))[0] + ".png")
-    save_image(path, draw_triplets(read_rgb(image_path), triplets, verb_names))
+    save_image(path, draw_triplets(read_image(image_path), triplets, verb_names))
     return path
 
 
@@ -145,7 +137,7 @@ def define_flags() -> None:
     from absl import flags
 
     flags.DEFINE_string("image", None, "The image file to send.")
-    flags.DEFINE_string("detections", None, "A detections JSON (calipso_tf.detectors layout) or gt.")
+    flags.DEFINE_string("detections", None, "A detections JSON (calipso_tf.inference.detectors layout) or gt.")
     flags.DEFINE_string("annotations", None, "Ground truth (HICO-DET JSON layout) for --detections gt.")
     flags.DEFINE_enum("protocol", "rest", ["rest", "grpc"], "REST (port 8501) or gRPC (port 8500).")
     flags.DEFINE_string("server", None, "REST: http://host:8501 (default http://localhost:8501); "

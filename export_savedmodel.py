@@ -16,15 +16,11 @@ import logging
 
 from absl import app, flags
 
-import calipso_tf  # noqa: F401  (sets KERAS_BACKEND)
-from calipso_tf.cli import parse_flags
+from calipso_tf.cli import config_overrides, define_model_flags, parse_flags
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("checkpoint", None, "A model dir (config.yaml + checkpoints/) or checkpoint prefix.")
+define_model_flags()
 flags.DEFINE_string("output", None, "Version folder to create: <base_path>/<integer version>.")
-flags.DEFINE_string("config", None, "Config YAML; default: the run's frozen config.yaml.")
-flags.DEFINE_multi_string("set", [], "Config override section.field=value, e.g. inference.top_k=50.")
-flags.DEFINE_string("data_dir", None, "Converted dataset whose manifest names verbs and objects.")
 flags.DEFINE_integer("max_detections", None, "Largest D the signatures accept. Default: inference.max_detections.")
 flags.DEFINE_string("model_name", "calipso", "Model name written into the warmup requests.")
 flags.DEFINE_bool("overwrite", False, "Replace the version folder if it exists.")
@@ -36,16 +32,15 @@ log = logging.getLogger("calipso_tf")
 def main(argv):
     del argv
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    from calipso_tf.training import checkpoints
-    from calipso_tf.serving import export
     from calipso_tf.data import manifest as manifest_lib
+    from calipso_tf.serving import export
+    from calipso_tf.training import checkpoints
 
     try:
         export.check_output_dir(FLAGS.output, FLAGS.overwrite)
     except (ValueError, FileExistsError) as e:
         raise app.UsageError(f"--output {e}") from e
-    overrides = list(FLAGS.set) + ([f"data.data_dir={FLAGS.data_dir}"] if FLAGS.data_dir else [])
-    model, config = checkpoints.load_model(FLAGS.checkpoint, FLAGS.config, overrides)
+    model, config = checkpoints.load_model(FLAGS.checkpoint, FLAGS.config, config_overrides())
     manifest = manifest_lib.load(config.data.data_dir)
     if manifest.num_verbs != config.model.num_verbs:
         raise app.UsageError(f"{config.data.data_dir}: the manifest names {manifest.num_verbs} verbs but the model "

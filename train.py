@@ -19,15 +19,12 @@ import os
 
 from absl import app, flags
 
-import calipso_tf  # noqa: F401  (sets KERAS_BACKEND before keras is imported)
-from calipso_tf.cli import parse_flags
 from calipso_tf import config as config_lib
+from calipso_tf.cli import config_overrides, define_config_flags, parse_flags
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("config", "configs/synthetic.yaml", "YAML config (see configs/).")
-flags.DEFINE_multi_string("set", [], "Config override section.field=value; repeatable.")
+define_config_flags(default_config="configs/synthetic.yaml")
 flags.DEFINE_string("model_dir", None, "Checkpoints, logs and the frozen config. Default: work_dirs/<config name>.")
-flags.DEFINE_string("data_dir", None, "Converted dataset (manifest.json + shards). Overrides data.data_dir.")
 flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multi_worker"],
                   "default: one device; mirrored: all local GPUs; multi_worker: TF_CONFIG cluster.")
 flags.DEFINE_integer("steps", None, "Total training steps. Overrides train.total_steps.")
@@ -44,9 +41,7 @@ log = logging.getLogger("calipso_tf")
 
 
 def resolve_config():
-    overrides = list(FLAGS.set)
-    if FLAGS.data_dir:
-        overrides.append(f"data.data_dir={FLAGS.data_dir}")
+    overrides = config_overrides()
     if FLAGS.steps is not None:
         overrides.append(f"train.total_steps={FLAGS.steps}")
     if FLAGS.batch_size is not None:

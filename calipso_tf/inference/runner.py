@@ -1,30 +1,27 @@
-"""Model evaluation: test shards + a detector -> decoded triplets -> predictions -> metrics.
+"""Running a trained model: images + a detector's boxes -> decoded triplets, per batch or over a split.
 
 The data flows one way: padded examples -> model maps -> TripletDecoder (with the
 detector's boxes) -> `DecodedImage`s -> per-image prediction dicts (HICO-DET: PPDM
-layout, `predict_split`; V-COCO: calipso_tf.vcoco_output) -> the numpy evaluators in
-calipso_tf.eval.
+layout, `predict_split`; V-COCO: calipso_tf.inference.vcoco_output) -> the numpy
+evaluators in calipso_tf.evaluation (calipso_tf.inference.model_evaluation).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import logging
 from typing import Iterator
 
 import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
-from calipso_tf.ops import anchors as anchor_lib
 from calipso_tf.config import Config
 from calipso_tf.data import manifest as manifest_lib
 from calipso_tf.data.pipeline import InputPipeline
 from calipso_tf.inference.detectors import DetectionSource, Detections, pad_detections
-from calipso_tf.inference.triplet_decoder import TripletDecoder
 from calipso_tf.inference.hico_output import to_hico_predictions
-
-log = logging.getLogger("calipso_tf")
+from calipso_tf.inference.triplet_decoder import TripletDecoder
+from calipso_tf.ops import anchors as anchor_lib
 
 
 def make_predict_fn(model, config: Config):
@@ -56,6 +53,30 @@ class DecodedImage:
     triplets: dict[str, np.ndarray]
 
 
+def decode_batch(predict, images, scales, detections: list[Detections],
+                 max_detections: int) -> list[tuple[Detections, dict[str, np.ndarray]]]:
+    """Decodes one batch: each image's detections (decoder order) and its triplets.
+
+    Args:
+      predict: a `make_predict_fn` function.
+      images: (B, H, W, 3) float32 model inputs (`fit_to_input`), tensor or array.
+      scales: (B,) original frame -> input frame factors.
+      detections: each image's `Detections`, original frame.
+      max_detections: inference.max_detections; an image keeps its highest-scoring ones.
+
+    Returns:
+      Per image: its detections as the triplets index them (highest score first, at
+      most max_detections) and its slice of the `TripletDecoder` output as numpy arrays
+      (no batch axis).
+    """
+    detections = [det.select(max_detections=max_detections) for det in detections]
+    padded = pad_detections(detections, max_detections)
+    out = predict(images, padded["boxes"], padded["category_ids"], padded["scores"], padded["num_detections"],
+                  np.asarray(scales, np.float32))
+    out = {k: v.numpy() for k, v in out.items()}
+    return [(det, {k: v[i] for k, v in out.items()}) for i, det in enumerate(detections)]
+
+
 def decode_split(model, config: Config, source: DetectionSource, split: str | None = None,
                  batch_size: int = 8, data_dir: str | None = None, progress: bool = True) -> Iterator[DecodedImage]:
     """Runs the model + decoder over a split's shards, yielding one `DecodedImage` per image in shard order."""
@@ -67,14 +88,11 @@ def decode_split(model, config: Config, source: DetectionSource, split: str | No
         for batch in pipeline.eval_dataset(batch_size, split):
             names = [n.decode() for n in batch["filename"].numpy()]
             scales = batch["scale"].numpy()
-            detections = [source(name, image, float(s)) for name, image, s in zip(names, batch["image"].numpy(), scales)]
-            padded = pad_detections(detections, config.inference.max_detections)
-            out = predict(batch["image"], padded["boxes"], padded["category_ids"], padded["scores"],
-                          padded["num_detections"], batch["scale"])
-            out = {k: v.numpy() for k, v in out.items()}
-            for i, (name, image_id, det) in enumerate(zip(names, batch["image_id"].numpy(), detections)):
-                yield DecodedImage(name, int(image_id), det.select(max_detections=config.inference.max_detections),
-                                   {k: v[i] for k, v in out.items()})
+            images = batch["image"].numpy()
+            detections = [source(name, image, float(s)) for name, image, s in zip(names, images, scales)]
+            decoded = decode_batch(predict, batch["image"], scales, detections, config.inference.max_detections)
+            for name, image_id, (det, triplets) in zip(names, batch["image_id"].numpy(), decoded):
+                yield DecodedImage(name, int(image_id), det, triplets)
             bar.update(len(names))
 
 
@@ -85,5 +103,3 @@ def predict_split(model, config: Config, source: DetectionSource, split: str | N
     return [to_hico_predictions(image.triplets, image.detections.boxes, image.detections.category_ids,
                                 image.file_name, verb_ids, image.detections.scores)
             for image in decode_split(model, config, source, split, batch_size, data_dir, progress)]
-
-

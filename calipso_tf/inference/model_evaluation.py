@@ -1,0 +1,113 @@
+"""Evaluating a trained model: inference over a split -> predictions in the official layout -> metrics.
+
+Both protocols write their predictions next to the metrics file: HICO-DET
+predictions.json (PPDM layout), V-COCO detections.pkl (the official pickle).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+
+import numpy as np
+
+from calipso_tf.config import Config
+from calipso_tf.data.manifest import Manifest
+from calipso_tf.evaluation import scoring
+from calipso_tf.fileio import atomic_write
+from calipso_tf.inference import detectors, hico_output, runner, vcoco_output
+
+log = logging.getLogger("calipso_tf")
+
+
+class MissingInputsError(ValueError):
+    """Inputs neither given nor named by the manifest; ``names``: the missing arguments' names."""
+
+    def __init__(self, names: list[str]):
+        super().__init__(f"missing {', '.join(names)}")
+        self.names = names
+
+
+def evaluate_hico_model(model, config: Config, manifest: Manifest, split: str, output: str, detections: str = "gt",
+                        batch_size: int = 8, max_per_image: int | None = 100, plots: bool = True,
+                        shuffled_baseline: bool = True, annotations: str | None = None,
+                        train_annotations: str | None = None) -> dict:
+    """HICO-DET: writes predictions.json next to ``output`` (the metrics JSON path), scores it.
+
+    Args:
+      detections: the `detectors.make_source` spec; "gt" reads the test annotations' boxes.
+      max_per_image: top HOIs per image kept for scoring; None or 0: no cap (as MATLAB).
+      plots: also write per-category AP and precision/recall PNGs next to the metrics.
+      shuffled_baseline: also write and score predictions_shuffled_partners.json
+        (metrics_shuffled_partners.json), printing both mAP_full.
+      annotations, train_annotations: test and training ground truth (the rare split);
+        default: the manifest's files of ``split`` and of data.train_split.
+
+    Returns:
+      The metrics dict of `scoring.score_hico`.
+    """
+    test_json = annotations or manifest.splits[split].annotations
+    train_json = train_annotations or manifest.splits[config.data.train_split].annotations
+    source = detectors.make_source(detections, annotations=test_json,
+                                   score_threshold=config.inference.detection_score_threshold,
+                                   max_detections=config.inference.max_detections)
+    predictions = runner.predict_split(model, config, source, split, batch_size)
+    folder = os.path.dirname(os.path.abspath(output))
+    pred_path = os.path.join(folder, "predictions.json")
+    atomic_write(pred_path, lambda f: json.dump(predictions, f))
+    log.info("wrote %d image predictions to %s", len(predictions), pred_path)
+    max_per_image = max_per_image or None
+    metrics = scoring.score_hico(test_json, train_json, pred_path, output, plots_dir=folder if plots else None,
+                                 max_per_image=max_per_image, verb_names={v.id: v.name for v in manifest.verbs},
+                                 object_names={o.id: o.name for o in manifest.objects})
+    if shuffled_baseline:
+        base_path = os.path.join(folder, "predictions_shuffled_partners.json")
+        atomic_write(base_path, lambda f: json.dump(hico_output.shuffle_partners(predictions), f))
+        baseline = scoring.score_hico(test_json, train_json, base_path,
+                                      os.path.join(folder, "metrics_shuffled_partners.json"),
+                                      max_per_image=max_per_image)
+        print(f"shuffled-partner baseline: mAP_full = {baseline['mAP_full']:.2f}  (model: {metrics['mAP_full']:.2f})")
+    return metrics
+
+
+def evaluate_vcoco_model(model, config: Config, manifest: Manifest, split: str, output: str, detections: str = "gt",
+                         batch_size: int = 8, plots: bool = True, vcoco_annotations: str | None = None,
+                         coco_annotations: str | None = None, split_ids: str | None = None) -> dict:
+    """V-COCO: writes the official detections.pkl next to ``output`` (the metrics JSON path), scores it.
+
+    Args:
+      detections: the `detectors.make_source` spec; "gt" reads every non-crowd box of the
+        COCO instances file.
+      plots: also write per-category AP and precision/recall PNGs next to the metrics.
+      vcoco_annotations, coco_annotations, split_ids: vcoco_<split>.json, the COCO
+        instances file and the split's image-id list; default: the manifest's files of ``split``.
+
+    Returns:
+      The metrics dict of `scoring.score_vcoco`.
+
+    Raises:
+      MissingInputsError: a ground-truth file is neither given nor in the manifest.
+    """
+    files = manifest.splits[split]
+    vcoco_json = vcoco_annotations or files.annotations
+    coco_json = coco_annotations or files.instances
+    ids_path = split_ids or files.image_ids
+    missing = [name for name, value in (("vcoco_annotations", vcoco_json), ("coco_annotations", coco_json),
+                                        ("split_ids", ids_path)) if not value]
+    if missing:
+        raise MissingInputsError(missing)
+    if detections == "gt":
+        source = detectors.GroundTruthDetections.from_coco(coco_json, np.loadtxt(ids_path, np.int64, ndmin=1))
+    else:
+        source = detectors.make_source(detections, score_threshold=config.inference.detection_score_threshold,
+                                       max_detections=config.inference.max_detections)
+    layout = vcoco_output.VcocoLayout.from_file(vcoco_json, [v.name for v in manifest.verbs])
+    images = runner.decode_split(model, config, source, split, batch_size)
+    entries = vcoco_output.to_vcoco_detections(images, layout, manifest.person_category_id)
+    folder = os.path.dirname(os.path.abspath(output))
+    pred_path = os.path.join(folder, "detections.pkl")
+    vcoco_output.write_pickle(pred_path, entries)
+    log.info("wrote %d person detections to %s", len(entries), pred_path)
+    return scoring.score_vcoco(vcoco_json, coco_json, ids_path, pred_path, output,
+                               plots_dir=folder if plots else None)

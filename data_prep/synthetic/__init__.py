@@ -1,5 +1,10 @@
-"""The built-in synthetic HOI dataset: the seeded generator, its reader and the one-call preparation."""
+"""The built-in synthetic HOI dataset.
 
-from data_prep.synthetic.reader import generate, read_synthetic
+vocabulary (verbs, categories) -> layout + scenes (what is where) -> render (pixels) ->
+generator (files in the HICO-DET JSON layout) -> reader (for ``python -m data_prep``);
+prepare: the one call train.py makes (generate, then convert in-process).
+"""
 
-__all__ = ["generate", "read_synthetic"]
+from data_prep.synthetic.reader import read_synthetic
+
+__all__ = ["read_synthetic"]

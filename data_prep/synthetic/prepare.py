@@ -1,11 +1,9 @@
-"""Makes the built-in synthetic dataset available: generate images, then convert to shards."""
+"""Makes the built-in synthetic dataset available: generate images, then convert to shards in-process."""
 
 from __future__ import annotations
 
 import logging
 import os
-import subprocess
-import sys
 
 from calipso_tf.config import Config
 from calipso_tf.data.manifest import MANIFEST_NAME
@@ -22,8 +20,10 @@ def ensure_synthetic_dataset(config: Config, num_shards: int = 4) -> str:
     """Generates (seeded) and converts the synthetic dataset unless its manifest exists.
 
     Both steps are idempotent, so an interrupted preparation simply reruns. Returns the
-    shard directory.
+    shard directory. The conversion logs through the host program's logging setup.
     """
+    # Lazy: the conversion imports TensorFlow and the converters, needed only when the manifest is missing.
+    from data_prep.convert import Conversion, convert_dataset
     from data_prep.synthetic import generator
 
     shards = config.data.data_dir
@@ -34,7 +34,6 @@ def ensure_synthetic_dataset(config: Config, num_shards: int = 4) -> str:
     generator.generate(raw, config.data.synthetic_num_train, config.data.synthetic_num_test,
                        image_size=tuple(config.model.image_size), seed=config.train.seed, progress=True)
     log.info("converting it to TFRecord shards in %s", shards)
-    subprocess.run([sys.executable, "-m", "data_prep", "--dataset", "synthetic",
-                    "--annotations", raw, "--images", os.path.join(raw, "images"),
-                    "--output", shards, "--num-shards", str(num_shards)], check=True)
+    convert_dataset(Conversion("synthetic", shards, annotations=raw, images=os.path.join(raw, "images"),
+                               num_shards=num_shards))
     return shards

@@ -1,4 +1,4 @@
-"""Reader of the synthetic dataset (calipso_tf.synthetic): the HICO-DET JSON layout plus
+"""Reader of the synthetic dataset (``generator``): the HICO-DET JSON layout plus
 ``annotations/categories.json`` = {"verbs": [{"id", "name"}], "objects": [{"id", "name"}]}."""
 
 from __future__ import annotations
@@ -8,13 +8,6 @@ import os
 from calipso_tf.data.manifest import Category
 from data_prep.hico_det import read_json_layout
 from data_prep.source import DatasetSource, load_json
-
-
-def generate(root: str, num_train: int, num_test: int, workers: int) -> None:
-    """Writes the synthetic dataset under root unless a run with the same parameters is there."""
-    from data_prep.synthetic import generator  # lazy: only this path needs the generator
-
-    generator.generate(root, num_train, num_test, workers=workers, progress=True)
 
 
 def read_synthetic(root: str, images_dir: str | None, strict: bool) -> DatasetSource:

@@ -1,4 +1,4 @@
-"""Tests for calipso_tf.synthetic: layout, determinism, geometry and verb coverage."""
+"""Tests for data_prep.synthetic: layout, determinism, geometry and verb coverage."""
 
 import itertools
 import json
@@ -8,8 +8,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from data_prep.synthetic import generator
+from calipso_tf.config import Config, DataConfig, ModelConfig, TrainConfig
+from calipso_tf.data import manifest as manifest_lib
 from calipso_tf.ops.anchors import generate_anchors
+from data_prep.__main__ import main as data_prep_main, parse_args
+from data_prep.synthetic import generator, layout, vocabulary
+from data_prep.synthetic.prepare import ensure_synthetic_dataset
 
 SIZE = (128, 128)
 NUM_TRAIN, NUM_TEST = 48, 16
@@ -46,7 +50,8 @@ def _iou(box, anchors):
     ix = np.clip(np.minimum(box[2], anchors[:, 2]) - np.maximum(box[0], anchors[:, 0]), 0, None)
     iy = np.clip(np.minimum(box[3], anchors[:, 3]) - np.maximum(box[1], anchors[:, 1]), 0, None)
     inter = ix * iy
-    union = (box[2] - box[0]) * (box[3] - box[1]) + (anchors[:, 2] - anchors[:, 0]) * (anchors[:, 3] - anchors[:, 1]) - inter
+    area_anchors = (anchors[:, 2] - anchors[:, 0]) * (anchors[:, 3] - anchors[:, 1])
+    union = (box[2] - box[0]) * (box[3] - box[1]) + area_anchors - inter
     return inter / union
 
 
@@ -101,18 +106,18 @@ def test_hoi_rows_are_consistent(dataset):
         boxes = [a["bbox"] for a in e["annotations"]]
         for h in e["hoi_annotation"]:
             s, o, v = h["subject_id"], h["object_id"], h["category_id"]
-            assert cats[s] == generator.PERSON
-            if v == generator.RUN:
+            assert cats[s] == vocabulary.PERSON
+            if v == vocabulary.RUN:
                 assert o == -1
                 continue
             assert 0 <= o < len(cats) and o != s
-            if v == generator.HUG:
-                assert cats[o] == generator.PERSON
+            if v == vocabulary.HUG:
+                assert cats[o] == vocabulary.PERSON
                 assert {"subject_id": o, "object_id": s, "category_id": v} in e["hoi_annotation"]
             else:
-                assert cats[o] != generator.PERSON
-            touching = not generator._apart(boxes[s], boxes[o], 0)
-            assert touching == (v in (generator.HOLD, generator.HUG))
+                assert cats[o] != vocabulary.PERSON
+            touching = not layout.apart(boxes[s], boxes[o], 0)
+            assert touching == (v in (vocabulary.HOLD, vocabulary.HUG))
 
 
 def test_coverage_of_verbs_and_scene_kinds(dataset):
@@ -124,12 +129,12 @@ def test_coverage_of_verbs_and_scene_kinds(dataset):
     for e in _entries(dataset):
         used = {h["subject_id"] for h in e["hoi_annotation"]} | {h["object_id"] for h in e["hoi_annotation"]}
         free = [a["category_id"] for i, a in enumerate(e["annotations"]) if i not in used]
-        distractors += sum(c != generator.PERSON for c in free)
-        idle += sum(c == generator.PERSON for c in free)
-        assert 1 <= sum(a["category_id"] == generator.PERSON for a in e["annotations"]) <= 3
-        assert sum(a["category_id"] != generator.PERSON for a in e["annotations"]) <= 4
+        distractors += sum(c != vocabulary.PERSON for c in free)
+        idle += sum(c == vocabulary.PERSON for c in free)
+        assert 1 <= sum(a["category_id"] == vocabulary.PERSON for a in e["annotations"]) <= 3
+        assert sum(a["category_id"] != vocabulary.PERSON for a in e["annotations"]) <= 4
     assert distractors > 0 and idle > 0
-    subjects = [(id(e), h["subject_id"]) for e, h in rows if h["category_id"] != generator.HUG]
+    subjects = [(id(e), h["subject_id"]) for e, h in rows if h["category_id"] != vocabulary.HUG]
     assert len(set(subjects)) < len(subjects)  # some person does two verbs
 
 
@@ -138,10 +143,10 @@ def test_non_interacting_things_keep_apart(dataset):
     for e in _entries(dataset):
         boxes = [a["bbox"] for a in e["annotations"]]
         linked = {frozenset((h["subject_id"], h["object_id"])) for h in e["hoi_annotation"]
-                  if h["category_id"] in (generator.HOLD, generator.HUG)}
+                  if h["category_id"] in (vocabulary.HOLD, vocabulary.HUG)}
         for i, j in itertools.combinations(range(len(boxes)), 2):
             if frozenset((i, j)) not in linked:
-                assert generator._apart(boxes[i], boxes[j], generator.MARGIN)
+                assert layout.apart(boxes[i], boxes[j], layout.MARGIN)
 
 
 def test_deterministic_and_independent_of_workers(tmp_path, dataset):
@@ -178,7 +183,25 @@ def test_non_square_images(tmp_path):
 
 
 def test_cli(tmp_path):
-    generator.main(["--output", str(tmp_path), "--num-train", "2", "--num-test", "1", "--seed", "5",
-                    "--image-size", "128"])
-    assert len(json.loads((tmp_path / "annotations" / "test_hico.json").read_text())) == 1
-    assert json.loads((tmp_path / generator.MARKER).read_text())["image_size"] == [128, 128]
+    """``python -m data_prep --dataset synthetic`` is the command line: it generates at 128x128 by default."""
+    assert data_prep_main(["--dataset", "synthetic", "--output", str(tmp_path), "--synthetic-train", "2",
+                           "--synthetic-test", "1", "--num-shards", "1", "--workers", "1", "--no-progress"]) == 0
+    source = tmp_path / "source"
+    assert len(json.loads((source / "annotations" / "test_hico.json").read_text())) == 1
+    assert json.loads((source / generator.MARKER).read_text())["image_size"] == [128, 128]
+
+
+def test_cli_defaults_come_from_the_config():
+    args = parse_args(["--dataset", "synthetic", "--output", "out"])
+    config = DataConfig()
+    assert (args.synthetic_train, args.synthetic_test) == (config.synthetic_num_train, config.synthetic_num_test)
+
+
+def test_prepare_generates_then_converts_in_process(tmp_path):
+    config = Config(model=ModelConfig(image_size=(96, 96)), train=TrainConfig(seed=2),
+                    data=DataConfig(data_dir=str(tmp_path / "shards"), synthetic_num_train=3, synthetic_num_test=2))
+    assert ensure_synthetic_dataset(config, num_shards=1) == config.data.data_dir
+    manifest = manifest_lib.load(config.data.data_dir)
+    assert [v.name for v in manifest.verbs] == ["hold", "look", "hug", "run"]
+    assert manifest.statistics["splits"]["train"]["records_written"] == 3
+    assert json.loads((tmp_path / "raw" / generator.MARKER).read_text())["seed"] == 2

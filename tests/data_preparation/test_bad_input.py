@@ -8,7 +8,7 @@ import os
 import numpy as np
 import tensorflow as tf
 from data_prep_util import convert, read_split, write_jpeg
-from test_hico_det_conversion import _entry, _hoi, write_images, write_mat
+from hico_files import mat_entry, mat_hoi, write_images, write_mat
 
 from calipso_tf.data import manifest as manifest_lib
 
@@ -110,8 +110,8 @@ def test_strict_fails_on_the_first_bad_record(tmp_path, caplog):
 
 def test_mat_connection_out_of_range(tmp_path, caplog):
     write_images(tmp_path / "images")
-    train = [_entry("HICO_train2015_00000001.jpg", [_hoi(3, [[1, 1, 10, 10]], [[12, 1, 20, 10]], [[1, 2]])]),
-             _entry("HICO_train2015_00000002.jpg", [_hoi(4, [[1, 1, 10, 10]], [[12, 1, 20, 10]], [[1, 1]])])]
+    train = [mat_entry("HICO_train2015_00000001.jpg", [mat_hoi(3, [[1, 1, 10, 10]], [[12, 1, 20, 10]], [[1, 2]])]),
+             mat_entry("HICO_train2015_00000002.jpg", [mat_hoi(4, [[1, 1, 10, 10]], [[12, 1, 20, 10]], [[1, 1]])])]
     write_mat(tmp_path / "anno_bbox.mat", train=train)
     args = ["--dataset", "hico_det", "--annotations", tmp_path / "anno_bbox.mat", "--images", tmp_path / "images",
             "--output", tmp_path / "out"]

@@ -13,14 +13,13 @@ from calipso_tf import config as config_lib
 from calipso_tf.data import manifest as manifest_lib
 from calipso_tf.modeling.calipso_model import build_model
 
-from conftest import make_tiny_config
+from harness import REPO_ROOT as ROOT, tiny_config
 
-from harness import REPO_ROOT as ROOT
 BOXES = [[4, 4, 40, 70], [30, 10, 70, 50], [50, 30, 79, 60]]
 
 
 def test_predict_writes_json_and_pictures(tmp_path):
-    config = make_tiny_config()
+    config = tiny_config()
     config.data.data_dir = str(tmp_path / "data")
     config_lib.save_config(config, str(tmp_path / "run" / "config.yaml"))
     tf.train.Checkpoint(model=build_model(config)).save(str(tmp_path / "run" / "checkpoints" / "ckpt"))

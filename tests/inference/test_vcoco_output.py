@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from data_prep_util import convert
-from test_vcoco_conversion import ANNOTATIONS, IMAGES, vcoco  # noqa: F401  (vcoco: the official-layout fixture)
+from vcoco_files import ANNOTATIONS, IMAGES
 
 from calipso_tf import config as config_lib
 from calipso_tf.inference.detectors import GroundTruthDetections
@@ -105,7 +105,7 @@ def test_ground_truth_from_coco(tmp_path):
         GroundTruthDetections.from_coco(str(tmp_path / "instances.json"), [9])
 
 
-def test_evaluate_vcoco_model_end_to_end(vcoco):  # noqa: F811
+def test_evaluate_vcoco_model_end_to_end(vcoco):
     data = vcoco / "out"
     assert convert("--dataset", "vcoco", "--annotations", vcoco / "v-coco", "--images", vcoco / "coco",
                    "--output", data) == 0

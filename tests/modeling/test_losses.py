@@ -1,4 +1,4 @@
-"""calipso_losses against a hand-written, loop-based numpy reference of METHOD.md eq. 1-9.
+"""calipso_losses against a hand-written, loop-based numpy reference of docs/method.md eq. 1-9.
 
 The reference below reads raw annotations (boxes, categories, triplets, L_v lists) and
 does everything itself: IoU assignment, labels, equivalence classes (union-find),
@@ -22,6 +22,8 @@ from calipso_tf.ops.anchors import generate_anchors
 from calipso_tf.config import AnchorConfig, LossConfig
 from calipso_tf.modeling.losses import calipso_losses
 from calipso_tf.ops.target_encoding import encode_targets, verb_target_lookup
+
+from harness import tiny_config
 
 IMAGE = (128, 128)
 V, T = 3, 4
@@ -388,10 +390,9 @@ def test_overflowing_slots_are_reported():
 def test_gradients_reach_every_branch():
     """One loss evaluation on a tiny model: the verb, target and embedding convs, the tower
     and the backbone (ResNet and FPN) all receive non-zero gradients."""
-    from conftest import make_tiny_config
     from calipso_tf.modeling.calipso_model import build_model
 
-    config = make_tiny_config()
+    config = tiny_config()
     model = build_model(config)
     size = config.model.image_size
     anchors = generate_anchors(size, AnchorConfig())

@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import make_tiny_config
 from calipso_tf.ops.anchors import num_anchors
 from calipso_tf.modeling.interaction_head import InteractionHead
 from calipso_tf.modeling.calipso_model import CalipsoModel, build_model
+
+from harness import tiny_config
 
 FPN_CHANNELS = 256  # KerasCV FeaturePyramid output width: the head's input
 _MODELS = {}
@@ -19,7 +20,7 @@ def tiny_model(**overrides):
     """Built once per configuration for this module (forward passes only; never trained here)."""
     key = tuple(sorted(overrides.items()))
     if key not in _MODELS:
-        _MODELS[key] = build_model(make_tiny_config(**overrides))
+        _MODELS[key] = build_model(tiny_config(**overrides))
     return _MODELS[key]
 
 
@@ -135,11 +136,11 @@ def test_backbone_depths_differ_in_size():
 
 def test_unknown_depth_is_a_clear_error():
     with pytest.raises(ValueError, match="backbone_depth=19"):
-        build_model(make_tiny_config(backbone_depth=19))
+        build_model(tiny_config(backbone_depth=19))
 
 
 def test_get_config_round_trip_same_outputs():
-    config = make_tiny_config(head_blocks=2, embedding_dim=5, passive_branch=False, share_head_weights=False)
+    config = tiny_config(head_blocks=2, embedding_dim=5, passive_branch=False, share_head_weights=False)
     config.loss.lambda_pull = 3.0
     model = build_model(config)
     serialised = json.loads(json.dumps(model.get_config()))  # JSON-safe
@@ -159,14 +160,8 @@ def test_get_config_round_trip_same_outputs():
 
 
 def test_freeze_batch_norm_fixes_statistics_and_removes_bn_from_training():
-    import numpy as np
-    import tensorflow as tf
-
-    from calipso_tf.modeling.calipso_model import build_model
-    from conftest import make_tiny_config
-
-    free = build_model(make_tiny_config())
-    frozen = build_model(make_tiny_config(freeze_batch_norm=True))
+    free = build_model(tiny_config())
+    frozen = build_model(tiny_config(freeze_batch_norm=True))
     bn_params = lambda m: sum(int(np.prod(v.shape)) for v in m.trainable_variables  # noqa: E731
                               if "gamma" in v.path or "beta" in v.path)
     assert bn_params(free) > 0 and bn_params(frozen) == 0

@@ -1,13 +1,12 @@
 """Backbone/FPN initialisation from a user's local KerasCV weights (no download)."""
 
+import keras_cv
 import numpy as np
 import pytest
 import tensorflow as tf
 
-import calipso_tf  # noqa: F401
-import keras_cv
-from calipso_tf.modeling.backbone import build_resnet
 from calipso_tf.config import load_config
+from calipso_tf.modeling.backbone import build_resnet
 from calipso_tf.modeling.calipso_model import build_model
 
 TINY = ["model.image_size=[64,64]", "model.backbone_depth=18", "model.backbone_width=0.25",

@@ -5,11 +5,12 @@ import numpy as np
 import tensorflow as tf
 
 import keras
-from conftest import make_tiny_config
 from data_prep.synthetic import generator
 from calipso_tf.ops.anchors import generate_anchors
 from calipso_tf.modeling.calipso_model import build_model
 from calipso_tf.ops.target_encoding import encode_targets, verb_target_lookup
+
+from harness import tiny_config
 
 SIZE = (96, 96)
 # hug pair + idle person + book; look + run + idle book; hold + run + idle person and cup; hold + look + cup
@@ -68,7 +69,7 @@ def distance_ratio(model, images, targets, scenes):
 
 def test_loss_falls_and_interacting_embeddings_pull_together():
     keras.utils.set_random_seed(1)
-    model = build_model(make_tiny_config(image_size=SIZE, num_verbs=4, head_blocks=2, head_channels=32))
+    model = build_model(tiny_config(image_size=SIZE, num_verbs=4, head_blocks=2, head_channels=32))
     model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9, global_clipnorm=10.0))
     images, targets, scenes = make_batch()
     ratio_before = distance_ratio(model, images, targets, scenes)

@@ -47,8 +47,7 @@ if __name__ == "__main__":
     probe(*sys.argv[2:5])
     sys.exit(0)
 
-from conftest import make_tiny_config  # noqa: E402
-from harness import REPO_ROOT as REPO  # noqa: E402
+from harness import REPO_ROOT as REPO, tiny_config  # noqa: E402
 
 import client  # noqa: E402
 from calipso_tf.inference import detectors
@@ -111,7 +110,7 @@ def run(tmp_path_factory):
 
     keras.utils.set_random_seed(1)
     root = tmp_path_factory.mktemp("run")
-    config = make_tiny_config()
+    config = tiny_config()
     config.data.data_dir = str(root / "data")
     model = build_model(config)
     save_config(config, str(root / "model" / "config.yaml"))

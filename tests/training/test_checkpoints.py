@@ -7,12 +7,13 @@ import tensorflow as tf
 from calipso_tf.training import checkpoints
 from calipso_tf.config import save_config
 from calipso_tf.modeling.calipso_model import build_model
-from conftest import make_tiny_config
+
+from harness import tiny_config
 
 
 @pytest.mark.parametrize("shared", [True, False])
 def test_checkpoint_round_trip_restores_every_variable(tmp_path, shared):
-    config = make_tiny_config(share_head_weights=shared)
+    config = tiny_config(share_head_weights=shared)
     model = build_model(config)
     for v in model.trainable_variables:  # move away from the initialiser's values
         v.assign(v + tf.random.normal(v.shape, stddev=0.05, seed=1))

@@ -8,7 +8,8 @@ import sys
 
 import pytest
 
-from train_util import ROOT, assert_same_checkpoints, make_dataset, subprocess_env, train_command
+from harness import REPO_ROOT as ROOT
+from train_util import assert_same_checkpoints, make_dataset, subprocess_env, train_command
 
 # One step of MirroredStrategy over 2 logical CPUs (custom loop, the default with several
 # replicas) against the single-device step on the same global batch, from a common
@@ -31,12 +32,12 @@ cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 sys.path.insert(0, {root!r})
 from calipso_tf.training import engine
-from train_util import tiny_config
+from harness import tiny_training_config
 mirrored = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
 assert mirrored.num_replicas_in_sync == 2
 for name, freeze in (("frozen", True), ("sync", False)):
     def config(steps):
-        c = tiny_config({data!r}, total_steps=steps)
+        c = tiny_training_config({data!r}, total_steps=steps)
         c.model.freeze_batch_norm = freeze
         return c
     single, mirrored_dir = {tmp!r} + "/single_" + name, {tmp!r} + "/mirrored_" + name

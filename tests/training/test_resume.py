@@ -11,8 +11,8 @@ import pytest
 import tensorflow as tf
 
 from calipso_tf.training import engine
-from train_util import (ROOT, assert_same_checkpoints, checkpoint_values, make_dataset, subprocess_env,
-                              tiny_config, train_command)
+from harness import REPO_ROOT as ROOT, tiny_training_config
+from train_util import assert_same_checkpoints, checkpoint_values, make_dataset, subprocess_env, train_command
 
 TOTAL = 8
 
@@ -26,7 +26,7 @@ def data_dir(tmp_path_factory):
 def uninterrupted(data_dir, tmp_path_factory):
     """Checkpoint prefix of an uninterrupted fit run of TOTAL steps."""
     model_dir = tmp_path_factory.mktemp("uninterrupted")
-    summary = engine.train(tiny_config(data_dir, total_steps=TOTAL), str(model_dir), verbose=0)
+    summary = engine.train(tiny_training_config(data_dir, total_steps=TOTAL), str(model_dir), verbose=0)
     assert summary["steps"] == TOTAL
     return summary["checkpoint"]
 
@@ -44,7 +44,7 @@ def test_killed_run_resumes_exactly(data_dir, uninterrupted, tmp_path):
     killed_at = tf.train.latest_checkpoint(checkpoints)
     assert killed_at and not killed_at.endswith(f"ckpt-{TOTAL}")
 
-    summary = engine.train(tiny_config(data_dir, total_steps=TOTAL), str(model_dir), verbose=0)
+    summary = engine.train(tiny_training_config(data_dir, total_steps=TOTAL), str(model_dir), verbose=0)
     assert 2 <= summary["resumed_from_step"] < TOTAL and summary["steps"] == TOTAL
     assert_same_checkpoints(uninterrupted, summary["checkpoint"])
 
@@ -53,8 +53,8 @@ def test_fit_then_custom_loop_equals_fit(data_dir, uninterrupted, tmp_path):
     """Steps 1-4 with model.fit, 5-8 with the custom loop: the same weights, optimizer
     state and step as 8 fit steps (both loops run CalipsoModel.replica_step)."""
     model_dir = str(tmp_path / "mixed")
-    engine.train(tiny_config(data_dir, total_steps=4), model_dir, loop="fit", verbose=0)
-    summary = engine.train(tiny_config(data_dir, total_steps=TOTAL), model_dir, loop="custom", verbose=0)
+    engine.train(tiny_training_config(data_dir, total_steps=4), model_dir, loop="fit", verbose=0)
+    summary = engine.train(tiny_training_config(data_dir, total_steps=TOTAL), model_dir, loop="custom", verbose=0)
     assert summary["resumed_from_step"] == 4
     assert_same_checkpoints(uninterrupted, summary["checkpoint"])
 
@@ -62,9 +62,9 @@ def test_fit_then_custom_loop_equals_fit(data_dir, uninterrupted, tmp_path):
 @pytest.mark.parametrize("loop", ["fit", "custom"])
 def test_nonfinite_loss_stops_and_keeps_last_good_checkpoint(data_dir, tmp_path, loop):
     model_dir = str(tmp_path / "nan")
-    good = engine.train(tiny_config(data_dir, total_steps=2), model_dir, loop=loop, verbose=0)["checkpoint"]
+    good = engine.train(tiny_training_config(data_dir, total_steps=2), model_dir, loop=loop, verbose=0)["checkpoint"]
     with pytest.raises(FloatingPointError, match="non-finite loss.*last good checkpoint is .*ckpt-"):
-        engine.train(tiny_config(data_dir, total_steps=20, learning_rate=1e12, checkpoint_every=1), model_dir,
+        engine.train(tiny_training_config(data_dir, total_steps=20, learning_rate=1e12, checkpoint_every=1), model_dir,
                      loop=loop, verbose=0)
     latest = tf.train.latest_checkpoint(os.path.join(model_dir, "checkpoints"))
     values = checkpoint_values(latest)

@@ -99,7 +99,7 @@ class TrainConfig:
 
 @dataclasses.dataclass
 class InferenceConfig:
-    """Triplet decoding options (METHOD.md eq. 10-12)."""
+    """Triplet decoding options (docs/method.md eq. 10-12)."""
 
     score_threshold: float = 0.0
     top_k: int = 100

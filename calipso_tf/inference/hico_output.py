@@ -15,7 +15,7 @@ def to_hico_predictions(
     verb_ids: list[int],
     detection_scores: np.ndarray | None = None,
 ) -> dict[str, Any]:
-    """Decoded triplets of one image -> the PPDM prediction dict (EVALUATION.md).
+    """Decoded triplets of one image -> the PPDM prediction dict (docs/evaluation.md).
 
     Args:
       triplets: one image of the decoder output (batch axis removed), numpy or tensors.

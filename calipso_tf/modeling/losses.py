@@ -1,4 +1,4 @@
-"""CALIPSO losses (METHOD.md eq. 1-9), batched and XLA-friendly.
+"""CALIPSO losses (docs/method.md eq. 1-9), batched and XLA-friendly.
 
 L = L_verb + L_target + (1/|V|) sum_v L_emb_v, computed per image and returned per
 image (B,) so the caller can divide by the global batch size.

@@ -27,7 +27,8 @@ Images are resized inside the graph exactly as in training
 antialiased bilinear, pad bottom/right with zeros). D may be anything from 0 to the
 export's ``max_detections``; a larger D is an InvalidArgument error (keep the
 highest-scoring detections client-side). Every input's rank and inner sizes are
-checked in the graph, because a served signature does not check shapes itself.
+checked in the graph, because a served signature does not check shapes itself, and so
+are its values (`input_checks`: finite ordered boxes, scores in [0, 1], decodable images).
 """
 
 from __future__ import annotations
@@ -40,12 +41,13 @@ from typing import Sequence
 import numpy as np
 import tensorflow as tf
 
-from calipso_tf.constants import PERSON_CATEGORY_ID
-from calipso_tf.ops import anchors as anchor_lib
 from calipso_tf import config as config_lib
 from calipso_tf.config import Config
-from calipso_tf.ops.preprocessing import fit_to_input
+from calipso_tf.constants import PERSON_CATEGORY_ID
 from calipso_tf.inference.triplet_decoder import TripletDecoder
+from calipso_tf.ops import anchors as anchor_lib
+from calipso_tf.ops.preprocessing import fit_to_input
+from calipso_tf.serving import input_checks
 
 SERVING_DEFAULT = "serving_default"
 DETECT_ENCODED = "detect_encoded"
@@ -82,7 +84,8 @@ class ServingModule(tf.Module):
       person_category_id: the detector's person class.
     """
 
-    def __init__(self, model, config: Config, asset_dir: str, max_detections: int, person_category_id: int = PERSON_CATEGORY_ID):
+    def __init__(self, model, config: Config, asset_dir: str, max_detections: int,
+                 person_category_id: int = PERSON_CATEGORY_ID):
         super().__init__(name="calipso_serving")
         self.model = model
         self.image_size = tuple(int(v) for v in config.model.image_size)
@@ -105,12 +108,9 @@ class ServingModule(tf.Module):
 
     @tf.function(input_signature=[IMAGE_BYTES, *DETECTIONS])
     def serve_encoded(self, image_bytes, boxes, category_ids, scores, num_detections):
-        image_bytes = _checked(IMAGE_BYTES, image_bytes)
-
-        def decode(encoded):
-            return fit_to_input(tf.io.decode_image(encoded, channels=3, expand_animations=False), self.image_size)
-
-        model_images, scale = tf.map_fn(decode, image_bytes, fn_output_signature=self._prepared_spec())
+        model_images, scale = input_checks.decode_images(_checked(IMAGE_BYTES, image_bytes),
+                                                         lambda image: fit_to_input(image, self.image_size),
+                                                         self._prepared_spec())
         return self._triplets(model_images, scale, boxes, category_ids, scores, num_detections)
 
     @tf.function(input_signature=[IMAGES, IMAGE_SIZES])
@@ -136,11 +136,9 @@ class ServingModule(tf.Module):
         checks = [
             tf.debugging.assert_equal(tf.shape(image_sizes)[0], tf.shape(images)[0],
                                       message="image_sizes must have one (height, width) row per image"),
-            tf.debugging.assert_positive(image_sizes, message="image_sizes must be >= 1"),
-            tf.debugging.assert_less_equal(image_sizes, padded_size[None],
-                                           message="image_sizes exceed the images tensor's height / width"),
         ]
-        with tf.control_dependencies(checks):
+        with tf.control_dependencies(checks), tf.control_dependencies([  # values once the shapes are right
+                input_checks.check_image_sizes(image_sizes, padded_size)]):
             return tf.map_fn(lambda a: fit_to_input(a[0][:a[1][0], :a[1][1]], self.image_size), (images, image_sizes),
                              fn_output_signature=self._prepared_spec())
 
@@ -159,10 +157,9 @@ class ServingModule(tf.Module):
             tf.debugging.assert_equal(tf.shape(num_detections), [batch], message="num_detections must be (B,)"),
             tf.debugging.assert_equal(tf.shape(model_images)[0], batch,
                                       message="the images and the detections differ in batch size"),
-            tf.debugging.assert_non_negative(num_detections, message="num_detections must be >= 0"),
-            tf.debugging.assert_less_equal(num_detections, count, message="num_detections exceeds D"),
         ]
-        with tf.control_dependencies(checks):
+        with tf.control_dependencies(checks), tf.control_dependencies([  # values once the shapes are right
+                input_checks.check_detections(boxes, scores, num_detections)]):
             pad = self.max_detections - count
             boxes = tf.ensure_shape(tf.pad(boxes, [[0, 0], [0, pad], [0, 0]]), [None, self.max_detections, 4])
             category_ids = tf.ensure_shape(tf.pad(category_ids, [[0, 0], [0, pad]]), [None, self.max_detections])
@@ -242,7 +239,8 @@ def check_output_dir(output_dir: str, overwrite: bool = False) -> None:
 
 def export_savedmodel(model, config: Config, output_dir: str, verb_names: Sequence[str],
                       objects: Sequence[tuple[int, str]], max_detections: int | None = None,
-                      person_category_id: int = PERSON_CATEGORY_ID, overwrite: bool = False, model_name: str = "calipso") -> str:
+                      person_category_id: int = PERSON_CATEGORY_ID, overwrite: bool = False,
+                      model_name: str = "calipso") -> str:
     """Exports ``model`` as a servable SavedModel version folder, atomically.
 
     The SavedModel (+ warmup requests) is written to a hidden temp folder next to

@@ -5,11 +5,13 @@ process, through saved_model_cli, warmup records, PredictRequest protos, REST an
 when TF_SERVING_URL is set.
 
 Run as a script (``python tests/test_export.py probe EXPORT INPUTS OUT``) this file is
-the fresh process: it loads the export and runs every signature on the saved inputs.
+the fresh process: it loads the export and runs every signature on the saved inputs
+(``reject EXPORT REQUESTS OUT``: each saved bad request, recording its error).
 """
 
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -42,9 +44,29 @@ def probe(export_dir: str, inputs_path: str, out_path: str) -> None:
     np.savez(out_path, **results)
 
 
+def reject(export_dir: str, requests_path: str, out_path: str) -> None:
+    """Fresh process: each request ("<case>/<signature>/<input>" arrays) of the npz sent
+    to the loaded export -> JSON {case: "<error type>: <message>", or "" if it was answered}."""
+    loaded = tf.saved_model.load(export_dir)
+    requests = {}
+    for key, value in np.load(requests_path, allow_pickle=True).items():
+        case, signature, name = key.split("/")
+        requests.setdefault((case, signature), {})[name] = value
+    errors = {}
+    for (case, signature), inputs in requests.items():
+        try:
+            loaded.signatures[signature](**{k: tf.constant(v) for k, v in inputs.items()})
+            errors[case] = ""
+        except Exception as error:  # recorded for the test to judge
+            errors[case] = f"{type(error).__name__}: {error}"
+    with open(out_path, "w") as f:
+        json.dump(errors, f)
+
+
 if __name__ == "__main__":
-    assert sys.argv[1] == "probe", "usage: test_export.py probe EXPORT_DIR INPUTS.npz OUT.npz"
-    probe(*sys.argv[2:5])
+    modes = {"probe": probe, "reject": reject}
+    assert sys.argv[1] in modes, "usage: test_export.py probe|reject EXPORT_DIR INPUTS.npz OUT"
+    modes[sys.argv[1]](*sys.argv[2:5])
     sys.exit(0)
 
 from harness import REPO_ROOT as REPO, tiny_config  # noqa: E402
@@ -98,6 +120,56 @@ def make_batch(seed=0):
                           "image_bytes": np.array([tf.io.encode_png(i).numpy() for i in images], object)}
 
 
+def changed(inputs: dict, name: str, index: tuple, value) -> dict:
+    """A copy of inputs with inputs[name][index] = value."""
+    array = np.array(inputs[name], copy=True)
+    array[index] = value
+    return {**inputs, name: array}
+
+
+def bad_requests() -> dict[str, tuple[str, dict, str]]:
+    """case -> (signature, inputs, pattern of its error message): make_batch() with one impossible value."""
+    batch = make_batch()[2]
+    pixels = {k: v for k, v in batch.items() if k != "image_bytes"}
+    encoded = {k: v for k, v in batch.items() if k not in ("images", "image_sizes")}
+    truncated = batch["image_bytes"][1][:len(batch["image_bytes"][1]) // 2]
+    nan = float("nan")
+    return {
+        "nan_box": ("serving_default", changed(pixels, "boxes", (1, 2, 0), nan),
+                    r"boxes\[1, 2\] = \[nan, 0, 10, 10\]: not finite"),
+        "first_of_two_bad_boxes": ("serving_default", changed(changed(pixels, "boxes", (1, 0, 3), nan),
+                                                              "boxes", (0, 3, 2), float("inf")),
+                                   r"boxes\[0, 3\] = \[5, 20, inf, 39\]: not finite"),
+        "x2_below_x1": ("serving_default", changed(pixels, "boxes", (0, 1, 2), 20.0),
+                        r"boxes\[0, 1\] = \[25, 5, 20, 35\]: x2 < x1"),
+        "y2_below_y1": ("serving_default", changed(pixels, "boxes", (1, 1, 3), 29.5),
+                        r"boxes\[1, 1\] = \[20, 30, 49, 29.5\]: y2 < y1"),
+        "score_above_1": ("serving_default", changed(pixels, "scores", (0, 2), 3.06),
+                          r"scores\[0, 2\] = 3.06 is outside \[0, 1\]"),
+        "negative_score": ("serving_default", changed(pixels, "scores", (1, 0), -0.5),
+                           r"scores\[1, 0\] = -0.5 is outside \[0, 1\]"),
+        "nan_score": ("serving_default", changed(pixels, "scores", (1, 1), nan),
+                      r"scores\[1, 1\] = nan is outside \[0, 1\]"),
+        "num_detections_above_D": ("serving_default", changed(pixels, "num_detections", 0, 6),
+                                   r"num_detections\[0\] = 6 exceeds D = 5 \(detections per image in boxes\)"),
+        "negative_num_detections": ("serving_default", changed(pixels, "num_detections", 1, -1),
+                                    r"num_detections\[1\] = -1 is negative"),
+        "image_size_above_padded": ("serving_default", changed(pixels, "image_sizes", (0, 0), 71),
+                                    r"image_sizes\[0\] = \[71, 60\] is outside 1 .. \(h, w\) = \(70, 60\)"),
+        "zero_image_size": ("dense_maps", changed({k: pixels[k] for k in ("images", "image_sizes")},
+                                                  "image_sizes", (1, 1), 0), r"image_sizes\[1\] = \[70, 0\]"),
+        "not_an_image": ("detect_encoded", changed(encoded, "image_bytes", 1, b"not an image"),
+                         r"image_bytes\[1\] \(12 bytes\): not a decodable JPEG, PNG, GIF or BMP image"),
+        "truncated_image": ("detect_encoded", changed(encoded, "image_bytes", 1, truncated),
+                            rf"image_bytes\[1\] \({len(truncated)} bytes\): not a decodable"),
+        "encoded_with_nan_box": ("detect_encoded", changed(encoded, "boxes", (0, 0, 1), nan),
+                                 r"boxes\[0, 0\] = \[2, nan, 30, 38\]: not finite"),
+    }
+
+
+BAD_REQUESTS = bad_requests()
+
+
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     """A tiny model (kept in memory as the reference), its run dir and dataset manifest;
@@ -138,9 +210,15 @@ def exported(run):
     probe_args = [sys.executable, os.path.abspath(__file__), "probe", path, str(root / "inputs.npz"),
                   str(root / "probe.npz")]
     cli = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
+    np.savez(root / "bad_requests.npz", **{f"{case}/{signature}/{name}": value
+                                          for case, (signature, inputs, _) in BAD_REQUESTS.items()
+                                          for name, value in inputs.items()})
+    reject_args = [sys.executable, os.path.abspath(__file__), "reject", path, str(root / "bad_requests.npz"),
+                   str(root / "rejected.json")]
     jobs = {"probe": Background(probe_args, str(root / "probe.log")),
+            "reject": Background(reject_args, str(root / "reject.log")),
             "show": Background([cli, "show", "--all", "--dir", path], str(root / "show.log"))}
-    yield {"path": path, "probe_output": str(root / "probe.npz"), **jobs}
+    yield {"path": path, "probe_output": str(root / "probe.npz"), "rejected": str(root / "rejected.json"), **jobs}
     for job in jobs.values():
         job.stop()
 
@@ -361,14 +439,28 @@ def test_bad_inputs_are_rejected_with_clear_errors(loaded):
         (dict(inputs, images=inputs["images"].astype(np.float32)), "uint8"),  # dtype: the signature itself
         (dict(inputs, images=inputs["images"][0]), "images"),  # rank: checked in the graph
         (dict(inputs, boxes=inputs["boxes"][..., :3]), "boxes"),
-        (dict(inputs, num_detections=np.array([6, 1], np.int32)), "num_detections exceeds D"),
-        (dict(inputs, image_sizes=np.array([[71, 60], [70, 50]], np.int32)), "image_sizes exceed"),
         (dict(inputs, **detectors.pad_detections([detectors.Detections([[0, 0, 5, 5]] * 9, [1] * 9, [1.0] * 9)] * 2,
                                                 MAX_DETECTIONS + 1)), f"more than {MAX_DETECTIONS} detections"),
     ]
     for case, message in cases:
         with pytest.raises(tf.errors.InvalidArgumentError, match=message):
             call(**case)
+
+
+@pytest.mark.parametrize("case", sorted(BAD_REQUESTS))
+def test_impossible_values_are_rejected_naming_the_entry_in_a_fresh_process(exported, case):
+    exported["reject"].output()
+    with open(exported["rejected"]) as f:
+        error = json.load(f)[case]
+    signature, _, pattern = BAD_REQUESTS[case]
+    assert error.startswith("InvalidArgumentError: ") and re.search(pattern, error), (signature, error)
+
+
+def test_padding_past_num_detections_is_not_checked(loaded, reference):
+    inputs = {k: v for k, v in make_batch()[2].items() if k != "image_bytes"}
+    garbage = changed(changed(inputs, "boxes", (1, slice(3, None)), [np.nan, 9, -np.inf, 0]), "scores",
+                      (0, 4), 3.06)
+    assert_matches(run_signature(loaded, "serving_default", garbage), reference)
 
 
 @pytest.mark.parametrize("count", [0, 5])
@@ -407,7 +499,8 @@ def test_serving_config_files_parse():
                       "pad_variable_length_inputs"}
 
 
-@pytest.mark.skipif(not os.environ.get("TF_SERVING_URL"), reason="set TF_SERVING_URL=http://host:8501 to test a live server")
+@pytest.mark.skipif(not os.environ.get("TF_SERVING_URL"),
+                    reason="set TF_SERVING_URL=http://host:8501 to test a live server")
 def test_client_against_live_tf_serving(tmp_path):
     images, dets, _ = make_batch()
     path = str(tmp_path / "image0.png")

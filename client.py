@@ -178,9 +178,7 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    from absl import app
-
-    from calipso_tf.cli import parse_flags
+    from calipso_tf.cli import run
 
     define_flags()
-    app.run(main, flags_parser=parse_flags)
+    run(main)

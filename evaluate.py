@@ -25,7 +25,7 @@ import os
 
 from absl import app, flags
 
-from calipso_tf.cli import config_overrides, define_detections_flag, define_model_flags, parse_flags
+from calipso_tf.cli import config_overrides, define_detections_flag, define_model_flags, run
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum("dataset", "synthetic", ["hico_det", "vcoco", "synthetic"], "Evaluation protocol.")
@@ -107,4 +107,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main, flags_parser=parse_flags)
+    run(main)

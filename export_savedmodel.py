@@ -16,7 +16,7 @@ import logging
 
 from absl import app, flags
 
-from calipso_tf.cli import config_overrides, define_model_flags, parse_flags
+from calipso_tf.cli import config_overrides, define_model_flags, run
 
 FLAGS = flags.FLAGS
 define_model_flags()
@@ -53,4 +53,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main, flags_parser=parse_flags)
+    run(main)

@@ -5,11 +5,15 @@
   python predict.py --checkpoint RUN_DIR --images folder/ --detections dets.json --output out/
   python predict.py --checkpoint RUN_DIR --video clip.gif --detections retinanet:retinanet.weights.h5 --output out/
 
-Per image NAME.EXT, writes NAME.json (the PPDM prediction dict, plus "width" and
-"height"; object_id -1 = no target) and the annotated picture NAME.EXT (PNG for
-other formats). A video's frames are named STEM_000000.jpg ... (also the names
-detection files and ground truth are looked up by) and written to a STEM/ folder.
-predictions.json gathers every image's dict in the evaluators' list layout.
+Images are named by their path relative to the --images folder they are in, or by their
+base name when given as files; names two images would share take as many parent folders as
+tell them apart (a/x.jpg, b/x.jpg). Detection files and ground truth are looked up by these
+names (calipso_tf/inference/detectors.py). Per image NAME.EXT, writes NAME.json (the PPDM
+prediction dict, plus "width" and "height"; object_id -1 = no target) and the annotated
+picture NAME.EXT (PNG for other formats) under the same relative path in --output. A video's
+frames are named STEM_000000.jpg ... and written to a STEM/ folder. predictions.json gathers
+every image's dict in the evaluators' list layout; predict_summary.json counts predictions and
+triplets and lists the files skipped as unreadable (each also logged as a warning).
 
 Videos are read with imageio when it is installed (pip install imageio imageio-ffmpeg
 for MP4 and other FFmpeg formats); without it only animated images Pillow reads
@@ -23,7 +27,7 @@ import os
 
 from absl import app, flags
 
-from calipso_tf.cli import config_overrides, define_detections_flag, define_model_flags, parse_flags
+from calipso_tf.cli import config_overrides, define_detections_flag, define_model_flags, run
 
 FLAGS = flags.FLAGS
 define_model_flags()
@@ -41,15 +45,15 @@ flags.mark_flag_as_required("checkpoint")
 log = logging.getLogger("calipso_tf")
 
 
-def predict_and_write(predictor, folder: str, name: str, frame) -> dict:
-    """Predicts one frame, writes its JSON and annotated picture to folder; returns the prediction dict."""
+def predict_and_write(predictor, folder: str, name: str, files: tuple[str, str], frame) -> dict:
+    """Predicts one frame, writes its JSON and annotated picture under folder; returns the prediction dict."""
     from calipso_tf.inference.predictor import write_prediction
     from calipso_tf.visualization.display import draw_confident_triplets
 
     prediction, triplets = predictor(name, frame)
     picture = draw_confident_triplets(frame, triplets, predictor.verb_names, FLAGS.min_display_score,
                                       FLAGS.min_display_size)
-    write_prediction(folder, name, prediction, picture)
+    write_prediction(folder, files, prediction, picture)
     return prediction
 
 
@@ -64,16 +68,24 @@ def main(argv):
     if not FLAGS.images and not FLAGS.video:
         raise app.UsageError("give --images and/or --video")
     try:
-        images = media.list_images(FLAGS.images)
+        images = media.list_images(FLAGS.images, exclude=FLAGS.output)
     except ValueError as e:
         raise app.UsageError(f"--images: {e}") from e
-    from calipso_tf.inference.predictor import Predictor  # imports TensorFlow: after the usage checks
+    from calipso_tf.inference import predictor as predictor_lib  # imports TensorFlow: after the usage checks
 
-    predictor = Predictor(FLAGS.checkpoint, FLAGS.config, config_overrides(), FLAGS.detections, FLAGS.annotations,
-                          FLAGS.nms_iou)
-    predictions = []
-    for path in tqdm(images, desc="images", unit="img"):
-        predictions.append(predict_and_write(predictor, FLAGS.output, os.path.basename(path), media.read_image(path)))
+    files = predictor_lib.output_files([name for _, name in images])
+    predictor = predictor_lib.Predictor(FLAGS.checkpoint, FLAGS.config, config_overrides(), FLAGS.detections,
+                                        FLAGS.annotations, FLAGS.nms_iou)
+    predictor.source.check_names(name for _, name in images)
+    predictions, skipped = [], []
+    for path, name in tqdm(images, desc="images", unit="img"):
+        try:
+            frame = media.read_image(path)
+        except ValueError as e:
+            log.warning("skipped %s", e)
+            skipped.append({"file": path, "error": str(e)})
+            continue
+        predictions.append(predict_and_write(predictor, FLAGS.output, name, files[name], frame))
     if FLAGS.video:
         stem = os.path.splitext(os.path.basename(FLAGS.video))[0]
         try:
@@ -81,12 +93,19 @@ def main(argv):
         except ValueError as e:
             raise app.UsageError(f"--video {e}") from e
         for i, frame in enumerate(tqdm(frames, desc=stem, unit="frame")):
-            predictions.append(predict_and_write(predictor, os.path.join(FLAGS.output, stem), f"{stem}_{i:06d}.jpg",
-                                                 frame))
-    write_json_atomic(os.path.join(FLAGS.output, "predictions.json"), predictions)
+            name = f"{stem}_{i:06d}.jpg"
+            predictions.append(predict_and_write(predictor, os.path.join(FLAGS.output, stem), name,
+                                                 predictor_lib.output_files([name])[name], frame))
+    if skipped and not predictions:
+        raise ValueError(f"none of the {len(skipped)} images could be read; the first: {skipped[0]['error']}")
     count = sum(len(p["hoi_prediction"]) for p in predictions)
+    write_json_atomic(os.path.join(FLAGS.output, predictor_lib.PREDICTIONS_FILE), predictions)
+    write_json_atomic(os.path.join(FLAGS.output, predictor_lib.SUMMARY_FILE),
+                      {"predicted": len(predictions), "triplets": count, "skipped": skipped})
     log.info("%d images, %d triplets -> %s", len(predictions), count, FLAGS.output)
+    if skipped:
+        log.warning("skipped %d unreadable file(s): %s", len(skipped), ", ".join(s["file"] for s in skipped))
 
 
 if __name__ == "__main__":
-    app.run(main, flags_parser=parse_flags)
+    run(main)

@@ -17,10 +17,10 @@ import json
 import logging
 import os
 
-from absl import app, flags
+from absl import flags
 
 from calipso_tf import config as config_lib
-from calipso_tf.cli import config_overrides, define_config_flags, parse_flags
+from calipso_tf.cli import config_overrides, define_config_flags, run
 
 FLAGS = flags.FLAGS
 define_config_flags(default_config="configs/synthetic.yaml")
@@ -70,4 +70,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main, flags_parser=parse_flags)
+    run(main)

@@ -1,8 +1,17 @@
-"""Shared command-line helpers for the absl scripts: the flags several scripts define, and dashed names."""
+"""Shared command-line helpers for the absl scripts: the flags several scripts define, dashed names,
+and `run`, which runs a script's main with one-line errors and without TensorFlow's start-up log lines."""
 
 from __future__ import annotations
 
-from absl import flags
+import logging
+import os
+import sys
+import traceback
+from typing import Any, Callable, NoReturn
+
+from absl import app, flags
+
+from calipso_tf.quiet_start import quiet_tensorflow_import
 
 # The flags defined below belong to the script that calls the define_* function (its --help lists them).
 flags.disclaim_key_flags()
@@ -56,5 +65,59 @@ def normalize_flag_names(argv: list[str]) -> list[str]:
 
 
 def parse_flags(argv: list[str]) -> list[str]:
-    """absl ``flags_parser`` accepting dashed flag names."""
-    return flags.FLAGS(normalize_flag_names(argv))
+    """absl ``flags_parser`` accepting dashed flag names; --help exits 0, a bad flag prints one line and exits 2."""
+    try:
+        return flags.FLAGS(normalize_flag_names(argv))
+    except SystemExit as e:
+        # absl's --help, --helpfull and --helpxml print their text, then exit with status 1.
+        raise SystemExit(0 if e.code == 1 else e.code) from None
+    except flags.Error as e:
+        fail(f"{_one_line(str(e))}; try --help", 2)
+
+
+# Errors that come from the user's input (files, flags, config values) rather than from a bug:
+# `run` prints their message on one line.
+EXPECTED_ERRORS = (ValueError, OSError, KeyError, FloatingPointError)
+
+
+def run(main: Callable[[list[str]], Any]) -> None:
+    """Runs a script's ``main(argv)`` as absl's ``app.run`` does, with:
+
+    - dashed flag names (`parse_flags`); --help exits 0;
+    - a flag error or an ``app.UsageError``: ``<script>: error: <reason>; try --help``, exit status 2;
+    - an `EXPECTED_ERRORS` error: ``<script>: error: <message>``, exit status 1, the traceback only with
+      --verbose; any other exception keeps its traceback (a bug);
+    - TF_CPP_MIN_LOG_LEVEL defaulting to 2, TensorFlow's start-up log lines filtered
+      (`calipso_tf.quiet_start.quiet_tensorflow_import`)
+      and its Python INFO logs (the "tensorflow" and "absl" loggers) hidden unless --verbosity is given.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    flags.DEFINE_bool("verbose", False, "On an error, print the full traceback.")
+    quiet_tensorflow_import()
+
+    def guarded_main(argv: list[str]) -> Any:
+        if not flags.FLAGS["verbosity"].present:
+            # TensorFlow's INFO lines (checkpoint and SavedModel writing). A filter, not a level:
+            # TensorFlow resets the absl logger's level while it saves.
+            for logger in ("tensorflow", "absl"):
+                logging.getLogger(logger).addFilter(lambda record: record.levelno >= logging.WARNING)
+        try:
+            return main(argv)
+        except app.UsageError as e:
+            fail(f"{_one_line(str(e))}; try --help", 2)
+        except EXPECTED_ERRORS as e:
+            if flags.FLAGS.verbose:
+                traceback.print_exc()
+            fail(_one_line(e.args[0] if isinstance(e, KeyError) and e.args else str(e)), 1)
+
+    app.run(guarded_main, flags_parser=parse_flags)
+
+
+def fail(message: str, status: int) -> NoReturn:
+    """Prints ``<script>: error: <message>`` on stderr and exits with status."""
+    sys.stderr.write(f"{os.path.basename(sys.argv[0])}: error: {message}\n")
+    sys.exit(status)
+
+
+def _one_line(message: str) -> str:
+    return "; ".join(line.strip() for line in str(message).splitlines() if line.strip())

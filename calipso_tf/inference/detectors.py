@@ -23,13 +23,19 @@ Sources:
 - `KerasCVDetector`: a KerasCV RetinaNet (ResNet-FPN, 80 COCO classes) built without
   presets and loaded from a local weights file, with score threshold and NMS.
 
-Images are looked up by base name, so "images/x.jpg" finds the record "x.jpg".
+Records are keyed by their file names ("/"-separated). An image name finds the record of
+the same name, else the one record whose name ends with the image's or that the image's
+ends with, in whole folder names: "images/x.jpg" finds "x.jpg" and "x.jpg" finds
+"test2015/x.jpg". Two records with one name, or a name that two records or two images
+(`check_names`) would share, are refused with an error naming the file and the name.
 """
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import os
+import posixpath
 from typing import Any, Iterable
 
 import numpy as np
@@ -88,20 +94,58 @@ class DetectionSource:
     def __call__(self, file_name: str, image: Any = None, scale: float = 1.0) -> Detections:
         raise NotImplementedError
 
+    def check_names(self, names: Iterable[str]) -> None:
+        """Raises when the source cannot tell the images ``names`` apart; a detector always can."""
+
 
 class _TableSource(DetectionSource):
-    """Detections looked up by image base name in a table read from ``path``."""
+    """Detections looked up by image name (module docstring) in a table read from ``path``."""
 
-    def __init__(self, table: dict[str, Detections], path: str, what: str):
-        self.table = table
+    def __init__(self, path: str, what: str):
         self.path = path
         self.what = what
+        self.table: dict[str, Detections] = {}
+        self._by_base_name: dict[str, list[str]] = collections.defaultdict(list)
+
+    def add(self, name: str, detections: Detections, where: str) -> None:
+        """Stores one record; ValueError naming ``where`` when its file name repeats an earlier one."""
+        key = posixpath.normpath(name)
+        if key in self.table:
+            raise ValueError(f"{where}: file_name repeats an earlier record ({key!r})")
+        self.table[key] = detections
+        self._by_base_name[posixpath.basename(key)].append(key)
+
+    def key_of(self, file_name: str) -> str:
+        """The table key image ``file_name`` finds; KeyError when none, ValueError when two."""
+        name = posixpath.normpath(file_name)
+        if name in self.table:
+            return name
+        parts = name.split("/")
+        keys = [key for key in self._by_base_name.get(parts[-1], ())
+                if _ends_with(key.split("/"), parts) or _ends_with(parts, key.split("/"))]
+        if not keys:
+            raise KeyError(f"{self.path}: no {self.what} for image {name!r}")
+        if len(keys) > 1:
+            raise ValueError(f"{self.path}: image {name!r} matches both {keys[0]!r} and {keys[1]!r}; "
+                             "name the image by its folder")
+        return keys[0]
+
+    def check_names(self, names: Iterable[str]) -> None:
+        """Every image finds exactly one record and no record serves two images (ValueError naming it)."""
+        image_of_key: dict[str, str] = {}
+        for name in names:
+            key = self.key_of(name)
+            if key in image_of_key:
+                raise ValueError(f"{self.path}: {key!r} matches both images {image_of_key[key]!r} and {name!r}; "
+                                 "give the file names with their folders")
+            image_of_key[key] = name
 
     def __call__(self, file_name: str, image: Any = None, scale: float = 1.0) -> Detections:
-        key = os.path.basename(file_name)
-        if key not in self.table:
-            raise KeyError(f"{self.path}: no {self.what} for image {key!r}")
-        return self.table[key]
+        return self.table[self.key_of(file_name)]
+
+
+def _ends_with(parts: list[str], suffix: list[str]) -> bool:
+    return len(suffix) <= len(parts) and parts[len(parts) - len(suffix):] == suffix
 
 
 class GroundTruthDetections(_TableSource):
@@ -111,16 +155,17 @@ class GroundTruthDetections(_TableSource):
 
     @classmethod
     def from_json(cls, path: str) -> "GroundTruthDetections":
-        table = {}
+        source = cls(path, "ground truth")
         for i, record in enumerate(require_list(load_json(path), path, "image records")):
             where = f"{path}: record {i}"
             name = get_field(require_object(record, where), "file_name", where, str)
-            annotations = get_field(record, "annotations", f"{where} ({name!r})", list)
+            where = f"{where} ({name!r})"
+            annotations = get_field(record, "annotations", where, list)
             boxes = [a.get("bbox") if isinstance(a, dict) else None for a in annotations]
             categories = [a.get("category_id") if isinstance(a, dict) else None for a in annotations]
-            table[os.path.basename(name)] = _checked(boxes, categories, [1.0] * len(boxes), f"{where} ({name!r})",
-                                                     "annotations[].bbox", "annotations[].category_id")
-        return cls(table, path, "ground truth")
+            source.add(name, _checked(boxes, categories, [1.0] * len(boxes), where, "annotations[].bbox",
+                                      "annotations[].category_id"), where)
+        return source
 
     @classmethod
     def from_coco(cls, path: str, image_ids: Iterable[int] | None = None) -> "GroundTruthDetections":
@@ -152,31 +197,29 @@ class GroundTruthDetections(_TableSource):
             if box[2] > 0 and box[3] > 0:
                 columns[image_id][0].append([box[0], box[1], box[0] + box[2], box[1] + box[3]])
                 columns[image_id][1].append(get_field(ann, "category_id", where, int))
-        table = {os.path.basename(images[i]): _checked(boxes, categories, [1.0] * len(boxes),
-                                                       f"{path}: image {i} ({images[i]!r})", "bbox", "category_id")
-                 for i, (boxes, categories) in columns.items()}
-        return cls(table, path, "ground truth")
+        source = cls(path, "ground truth")
+        for i, (boxes, categories) in columns.items():
+            where = f"{path}: image {i} ({images[i]!r})"
+            source.add(images[i], _checked(boxes, categories, [1.0] * len(boxes), where, "bbox", "category_id"), where)
+        return source
 
 
 class DetectionsFile(_TableSource):
     """Pre-computed detections from a JSON file (layout in the module docstring)."""
 
     def __init__(self, path: str, score_threshold: float = 0.0, max_detections: int | None = None):
+        super().__init__(path, "detections")
         data = load_json(path)
         if isinstance(data, dict):
             data = [{"file_name": name, **record} if isinstance(record, dict) else record
                     for name, record in data.items()]
-        table = {}
         for i, record in enumerate(require_list(data, path, "records or a dict keyed by file_name")):
             where = f"{path}: record {i}"
             name = get_field(require_object(record, where), "file_name", where, str)
             where = f"{where} ({name!r})"
-            if os.path.basename(name) in table:
-                raise ValueError(f"{where}: file_name repeats an earlier record")
             det = _checked(*(get_field(record, key, where, list) for key in ("boxes", "category_ids", "scores")),
                            where)
-            table[os.path.basename(name)] = det.select(score_threshold, max_detections)
-        super().__init__(table, path, "detections")
+            self.add(name, det.select(score_threshold, max_detections), where)
 
 
 class KerasCVDetector(DetectionSource):

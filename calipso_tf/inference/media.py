@@ -7,6 +7,7 @@ for MP4 and other FFmpeg formats); without it only animated images Pillow reads
 
 from __future__ import annotations
 
+import collections
 import os
 from typing import Iterator
 
@@ -15,29 +16,68 @@ import numpy as np
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
 
 
-def list_images(paths: list[str]) -> list[str]:
-    """Files as given, folders expanded to their image files (sorted).
+def list_images(paths: list[str], exclude: str | None = None) -> list[tuple[str, str]]:
+    """(path, name) of each image: files as given, folders walked (sorted) for their image files.
+
+    name is what detections and ground truth are looked up by and outputs are named after
+    ("/"-separated): a folder's images are named by their path relative to that folder, a file
+    by its base name. Names two images would share take as many more of the images' parent
+    folders as make them unique: a/x.jpg and b/x.jpg are named "a/x.jpg" and "b/x.jpg". A file
+    given twice is listed once; the folder ``exclude`` (the output) is not walked.
 
     Raises:
       ValueError: a path is neither a file nor a folder.
     """
-    found = []
+    found: dict[str, str] = {}  # absolute path -> name relative to its argument
     for path in paths:
         if os.path.isdir(path):
-            found += sorted(os.path.join(path, f) for f in os.listdir(path) if f.lower().endswith(IMAGE_EXTENSIONS))
+            for file in _image_files(path, exclude):
+                found.setdefault(os.path.abspath(file), os.path.relpath(file, path).replace(os.sep, "/"))
         elif os.path.isfile(path):
-            found.append(path)
+            found.setdefault(os.path.abspath(path), os.path.basename(path))
         else:
             raise ValueError(f"{path} is neither a file nor a folder")
-    return found
+    files = list(found)
+    names = _unique_names([file.split(os.sep) for file in files], [len(name.split("/")) for name in found.values()])
+    return [(file, name) for file, name in zip(files, names)]
+
+
+def _image_files(folder: str, exclude: str | None) -> list[str]:
+    """The image files under folder, sorted, skipping the folder exclude."""
+    excluded = os.path.abspath(exclude) if exclude else None
+    files = []
+    for root, dirs, names in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if os.path.abspath(os.path.join(root, d)) != excluded)
+        files += sorted(os.path.join(root, n) for n in names if n.lower().endswith(IMAGE_EXTENSIONS))
+    return files
+
+
+def _unique_names(parts: list[list[str]], depths: list[int]) -> list[str]:
+    """The last depths[i] components of each parts[i], lengthened where two coincide (parts are distinct)."""
+    depths = list(depths)
+    while True:
+        names = ["/".join(p for p in file[-depth:] if p) for file, depth in zip(parts, depths)]
+        counts = collections.Counter(names)
+        clashing = [i for i, name in enumerate(names) if counts[name] > 1]
+        if not clashing:
+            return names
+        for i in clashing:
+            depths[i] += 1
 
 
 def read_image(path: str) -> np.ndarray:
-    """(H, W, 3) uint8 RGB pixels of an image file."""
+    """(H, W, 3) uint8 RGB pixels of an image file.
+
+    Raises:
+      ValueError: naming the file, when it cannot be read or decoded (missing, not an image, truncated).
+    """
     from PIL import Image
 
-    with Image.open(path) as image:
-        return np.asarray(image.convert("RGB"))
+    try:
+        with Image.open(path) as image:
+            return np.asarray(image.convert("RGB"))
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
+        raise ValueError(f"{path}: not a readable image ({e})") from e
 
 
 def read_video(path: str) -> Iterator[np.ndarray]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import os
 from typing import Any, Sequence
 
@@ -17,6 +18,9 @@ from calipso_tf.training import checkpoints
 from calipso_tf.visualization.drawing import save_image
 
 PICTURE_EXTENSIONS = (".jpg", ".jpeg", ".png")  # kept by written pictures; other formats become PNG
+PREDICTIONS_FILE = "predictions.json"  # every image's prediction, in the evaluators' list layout
+SUMMARY_FILE = "predict_summary.json"  # counts and the files skipped as unreadable
+RUN_FILES = (PREDICTIONS_FILE, SUMMARY_FILE)
 
 
 class Predictor:
@@ -58,8 +62,38 @@ class Predictor:
         return prediction, triplets
 
 
-def write_prediction(folder: str, name: str, prediction: dict[str, Any], picture: np.ndarray) -> None:
-    """Writes <folder>/<stem>.json (the prediction) and the picture as <folder>/<name>, PNG unless JPEG or PNG."""
-    stem, ext = os.path.splitext(name)
-    write_json_atomic(os.path.join(folder, stem + ".json"), prediction)
-    save_image(os.path.join(folder, stem + (ext if ext.lower() in PICTURE_EXTENSIONS else ".png")), picture)
+def output_files(names: Sequence[str]) -> dict[str, tuple[str, str]]:
+    """Image name -> (prediction JSON, picture) paths, relative to the output folder.
+
+    "a/x.jpg" -> ("a/x.json", "a/x.jpg"); pictures other than JPEG or PNG become PNG ("x.gif" -> "x.png").
+    A file that two images (x.jpg and x.png, x.gif and x.png) or the run's own files (an image
+    named predictions.png) would share keeps the image's extension: "x.jpg.json", "x.gif.png".
+
+    Raises:
+      ValueError: two outputs would still share a file.
+    """
+    def candidates(name: str) -> tuple[tuple[str, str], tuple[str, str]]:
+        """((plain, extended) JSON name, (plain, extended) picture name)."""
+        stem, ext = os.path.splitext(name)
+        if ext.lower() in PICTURE_EXTENSIONS:
+            return (stem + ".json", name + ".json"), (name, name)
+        return (stem + ".json", name + ".json"), (stem + ".png", name + ".png")
+
+    options = {name: candidates(name) for name in names}
+    taken = collections.Counter(plain for pair in options.values() for plain, _ in pair)
+    taken.update(RUN_FILES)
+    files = {name: tuple(plain if taken[plain] == 1 else extended for plain, extended in pair)
+             for name, pair in options.items()}
+    written = set(RUN_FILES)
+    for name, pair in files.items():
+        for file in pair:
+            if file in written:
+                raise ValueError(f"image {name!r}: another output is already written to {file!r}; rename the image")
+            written.add(file)
+    return files
+
+
+def write_prediction(folder: str, files: tuple[str, str], prediction: dict[str, Any], picture: np.ndarray) -> None:
+    """Writes the prediction and the picture to folder, at the (JSON, picture) paths of `output_files`."""
+    write_json_atomic(os.path.join(folder, files[0]), prediction)
+    save_image(os.path.join(folder, files[1]), picture)

@@ -14,7 +14,7 @@ from calipso_tf import fileio
 from calipso_tf.config import DataConfig
 from calipso_tf.data import manifest as manifest_lib
 from data_prep import cleaning, hico_det, shards, vcoco
-from data_prep.source import DatasetSource
+from data_prep.source import DataError, DatasetSource
 from data_prep.synthetic import generator, reader
 
 log = logging.getLogger("data_prep")
@@ -73,23 +73,39 @@ def read_source(request: Conversion) -> DatasetSource:
                                      hico_det.COCO_OBJECTS, request.strict)
 
 
+def _require_records(split: str, source: str, read: int, usable: int, skipped: dict) -> None:
+    """DataError naming the split when it has no record to train or evaluate on."""
+    if not usable:
+        raise DataError(f"{source}: split {split!r} has no record to write ({read} read, skipped: "
+                        f"{dict(skipped) or 'none'}); no manifest written")
+
+
 def convert_dataset(request: Conversion) -> manifest_lib.Manifest:
     """Reads, writes the shards, then the manifest (last, atomically) under request.output; returns the manifest.
 
     Logs (logger "data_prep") warnings about the input and one INFO line per split; raises
-    DataError or FileNotFoundError on bad input.
+    DataError (a split without records, or any bad record in strict mode) or FileNotFoundError
+    on bad input. An earlier manifest there is removed before the first shard changes.
     """
     source = read_source(request)
     for split in source.splits:
         for warning in split.issues.warnings:
             log.warning("%s", warning)
+        _require_records(split.name, split.source, len(split.records) + sum(split.issues.skipped.values()),
+                         len(split.records), split.issues.skipped)
     merge_iou = DEFAULT_MERGE_IOU[request.dataset] if request.merge_iou is None else request.merge_iou
     options = shards.Options(merge_iou, request.snap_iou, request.clip_tolerance, request.strict)
     detections = cleaning.load_detections(request.snap_detections) if request.snap_detections else None
+    old_manifest = os.path.join(request.output, manifest_lib.MANIFEST_NAME)
+    if os.path.exists(old_manifest):
+        os.remove(old_manifest)  # it describes the shards about to be rewritten
     summaries = shards.write_shards(source, request.output, request.num_shards, request.workers, options, detections,
                                     request.force, progress=request.progress)
     snap_file = os.path.abspath(request.snap_detections) if request.snap_detections else ""
     manifest = shards.build_manifest(source, summaries, {**dataclasses.asdict(options), "snap_detections": snap_file})
+    for split in source.splits:
+        stats = manifest.statistics["splits"][split.name]
+        _require_records(split.name, split.source, stats["records_read"], stats["records_written"], stats["skipped"])
     path = manifest_lib.save(manifest, request.output)
     for name, stats in manifest.statistics["splits"].items():
         log.info("%s: wrote %d of %d records; skipped %s; counts %s", name, stats["records_written"],

@@ -18,7 +18,8 @@ import scipy.io
 from calipso_tf.constants import COCO_CATEGORIES
 from calipso_tf.data.manifest import Category
 from calipso_tf.data.records import HoiRecord
-from data_prep.source import DataError, DatasetSource, Issues, SplitSource, image_id_from_filename, load_json
+from data_prep.source import (DataError, DatasetSource, FileNames, Issues, SplitSource, image_id_from_filename,
+                              load_json)
 
 COCO_OBJECTS = [Category(i, name) for i, name in COCO_CATEGORIES.items()]
 NUM_HICO_VERBS = 117
@@ -34,6 +35,7 @@ def read_json_split(name: str, path: str, image_dir: str, verbs: list[Category],
     entries = load_json(path)
     verb_index = {v.id: i for i, v in enumerate(verbs)}
     issues, records = Issues(strict), []
+    names = FileNames(issues)
     for n, entry in enumerate(entries):
         where = f"{path}: record {entry.get('file_name') if isinstance(entry, dict) else None!r} (entry {n})"
         try:
@@ -47,6 +49,8 @@ def read_json_split(name: str, path: str, image_dir: str, verbs: list[Category],
         unknown = [v for _, _, v in rows if v not in verb_index]
         if unknown:
             issues.skip("unknown_verb", f"{where}: hoi_annotation category_id {unknown[0]} is not a known verb id")
+            continue
+        if not names.admit(filename, f"entry {n}", where):
             continue
         records.append(HoiRecord(
             filename=filename, image_id=int(entry.get("img_id", image_id_from_filename(filename, n + 1))),
@@ -145,11 +149,11 @@ def read_mat_layout(path: str, images_dir: str, strict: bool) -> DatasetSource:
     splits = []
     for split, (_, folder, key) in SPLITS.items():
         issues, counts = Issues(strict), collections.Counter()
-        records = []
+        names, records = FileNames(issues), []
         for n, entry in enumerate(_structs(mat[key])):
             where = f"{path}: {key}({n + 1}) {str(entry.filename)!r}"
             record = _mat_record(entry, n, hoi_classes, where, counts, issues)
-            if record is not None:
+            if record is not None and names.admit(record.filename, f"{key}({n + 1})", where):
                 records.append(record)
         splits.append(SplitSource(split, path, records, [os.path.join(images_dir, folder)], issues, counts))
     verbs = [Category(i + 1, name) for i, name in enumerate(verb_names)]

@@ -7,6 +7,7 @@ shard is written to a temporary name and renamed when complete; a sidecar
 ``.state/<shard>.json`` keeps the fingerprint of everything that went into it (records,
 detections, options) and its summary, so a rerun with identical inputs skips it.
 Images themselves are not fingerprinted: use ``force`` after changing image files.
+A strict-mode DataError removes every shard the run was to write, finished or not.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from calipso_tf.constants import NO_TARGET, RARE_THRESHOLD
 from calipso_tf.data import manifest as manifest_lib
 from calipso_tf.data.records import HoiRecord, serialize
 from data_prep import cleaning
-from data_prep.source import DatasetSource, Issues
+from data_prep.source import DataError, DatasetSource, Issues
 
 log = logging.getLogger("data_prep")
 
@@ -199,19 +200,29 @@ def _tasks(source: DatasetSource, output: str, num_shards: int, options: Options
     return tasks
 
 
-def _remove_stale(output: str, splits: list[str], keep: set[str]) -> None:
-    """Deletes shards (and their state) of these splits left by a run with another shard count,
-    and temporary shards of an interrupted run."""
+def _remove_shard(path: str) -> None:
+    """Deletes a shard and its state, where they exist."""
+    for file in (path, _state_path(path)):
+        if os.path.exists(file):
+            os.remove(file)
+
+
+def _remove_temporary(output: str, splits: list[str]) -> None:
+    """Deletes the temporary shards of these splits (a run interrupted, or its workers terminated)."""
     for split in splits:
         for path in glob.glob(os.path.join(output, f".tmp-{split}-?????-of-?????.tfrecord")):
             os.remove(path)
+
+
+def _remove_stale(output: str, splits: list[str], keep: set[str]) -> None:
+    """Deletes shards (and their state) of these splits left by a run with another shard count,
+    and temporary shards of an interrupted run."""
+    _remove_temporary(output, splits)
+    for split in splits:
         for path in glob.glob(os.path.join(output, f"{split}-?????-of-?????.tfrecord")):
             if os.path.basename(path) not in keep:
                 log.info("removing stale shard %s", path)
-                os.remove(path)
-                state = _state_path(path)
-                if os.path.exists(state):
-                    os.remove(state)
+                _remove_shard(path)
 
 
 def _state_path(shard_path: str) -> str:
@@ -264,12 +275,19 @@ def write_shards(source: DatasetSource, output: str, num_shards: int, workers: i
     if summaries:
         log.info("%d of %d shards are up to date; writing %d", len(summaries), len(fingerprints), len(pending))
     total = sum(len(t.records) for t in pending)
-    with tqdm(total=total, unit="img", desc="writing shards", disable=not progress or not pending) as bar:
-        for task, summary in _run(pending, workers):
-            state = {"fingerprint": fingerprints[task.path], "summary": dataclasses.asdict(summary)}
-            fileio.write_json_atomic(_state_path(task.path), state)
-            summaries[task.path] = summary
-            bar.update(len(task.records))
+    try:
+        with tqdm(total=total, unit="img", desc="writing shards", disable=not progress or not pending) as bar:
+            for task, summary in _run(pending, workers):
+                state = {"fingerprint": fingerprints[task.path], "summary": dataclasses.asdict(summary)}
+                fileio.write_json_atomic(_state_path(task.path), state)
+                summaries[task.path] = summary
+                bar.update(len(task.records))
+    except DataError:
+        # The pool is terminated by now: no worker writes any more. Leave no shard of this failed run.
+        for task in pending:
+            _remove_shard(task.path)
+        _remove_temporary(output, list(tasks))
+        raise
     for path in sorted(summaries):
         for warning in summaries[path].warnings:
             log.warning("%s", warning)

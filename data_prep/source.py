@@ -38,6 +38,25 @@ class Issues:
 
 
 @dataclasses.dataclass
+class FileNames:
+    """The first record of each image file name in one split: a later record naming the same
+    file is a bad record (``duplicate_filename``), since both would be stored with that one image."""
+
+    issues: Issues
+    first: dict[str, str] = dataclasses.field(default_factory=dict)
+
+    def admit(self, filename: str, record: str, where: str) -> bool:
+        """True for the first record of filename (record: how the reader numbers it, e.g. "entry 12");
+        for a later one, skips it through issues (DataError in strict mode) and returns False."""
+        if filename in self.first:
+            self.issues.skip("duplicate_filename", f"{where}: image/filename {filename!r} of {record} is already the "
+                                                   f"file of {self.first[filename]}")
+            return False
+        self.first[filename] = record
+        return True
+
+
+@dataclasses.dataclass
 class SplitSource:
     """One split as read: records in file order, where to find their images, reader counts.
 

@@ -24,7 +24,7 @@ from calipso_tf.data.manifest import Category
 from calipso_tf.data.records import HoiRecord
 from calipso_tf.evaluation.vcoco import load_actions
 from calipso_tf.fields import get_list
-from data_prep.source import DataError, DatasetSource, Issues, SplitSource, data_errors, load_json
+from data_prep.source import DataError, DatasetSource, FileNames, Issues, SplitSource, data_errors, load_json
 
 SPLITS = ("train", "val", "test")
 INSTANCES = "instances_vcoco_all_2014.json"
@@ -96,14 +96,15 @@ def _read_split(root: str, split: str, actions: list[dict], verbs, images: dict[
     persons, triplets = _rows(actions, verbs)
     persons_of, triplets_of = _group(persons[:, 0], persons[:, 1]), _group(triplets[:, 0], triplets)
     issues, records = Issues(strict), []
-    for image_id in np.loadtxt(ids_path, dtype=np.int64, ndmin=1).tolist():
+    names = FileNames(issues)
+    for k, image_id in enumerate(np.loadtxt(ids_path, dtype=np.int64, ndmin=1).tolist(), 1):
         where = f"{path}: image {image_id}"
         if image_id not in images:
             issues.skip("unknown_image", f"{where}: image id from {ids_path} is not in {INSTANCES}")
             continue
         record = _record(images[image_id], persons_of.get(image_id, np.zeros(0, np.int64)),
                          triplets_of.get(image_id, np.zeros((0, 4), np.int64)), annotations, where, issues)
-        if record is not None:
+        if record is not None and names.admit(record.filename, f"image {image_id} (id {k} in {ids_path})", where):
             records.append(record)
     return SplitSource(split, path, records, image_dirs, issues,
                        instances=os.path.join(root, INSTANCES), image_ids=ids_path)

@@ -24,13 +24,18 @@ class Category:
     name: str
 
 
+PATH_FIELDS = ("annotations", "instances", "image_ids")  # Split fields holding a file path
+
+
 @dataclasses.dataclass
 class Split:
     """Shard files (relative to the manifest's folder) and the split's ground-truth files.
 
     annotations: the annotation file evaluation reads (HICO-DET JSON layout, or V-COCO's
     vcoco_{split}.json); instances / image_ids: V-COCO's COCO instances file and the
-    split's image-id list (empty for other datasets).
+    split's image-id list (empty for other datasets). In manifest.json these paths are
+    relative to the manifest's folder (a moved dataset folder keeps working); ``load``
+    makes them absolute. Manifests of earlier versions hold absolute paths, read as they are.
     """
 
     shards: list[str]
@@ -83,18 +88,39 @@ class Manifest:
         return cls(**data)
 
 
+def _with_paths(manifest: Manifest, convert) -> Manifest:
+    """A copy of manifest with ``convert(path)`` applied to every non-empty Split path field."""
+    splits = {name: dataclasses.replace(split, **{field: convert(getattr(split, field))
+                                                  for field in PATH_FIELDS if getattr(split, field)})
+              for name, split in manifest.splits.items()}
+    return dataclasses.replace(manifest, splits=splits)
+
+
 def save(manifest: Manifest, root: str) -> str:
+    """Writes root/manifest.json atomically, the split file paths relative to root; returns its path."""
     path = os.path.join(root, MANIFEST_NAME)
-    write_json_atomic(path, manifest.to_json())
+    write_json_atomic(path, _with_paths(manifest, lambda p: os.path.relpath(p, root)).to_json())
     return path
 
 
+def _missing(path: str, root: str) -> FileNotFoundError:
+    """The error for a dataset folder without manifest: where it was looked for, and what to do."""
+    relative = "" if os.path.isabs(root) else f" ({root!r} is relative to the working directory {os.getcwd()})"
+    folder = os.path.dirname(path) or "."
+    return FileNotFoundError(f"{os.path.abspath(path)}: no dataset manifest{relative}; convert a dataset there with "
+                             f"`python -m data_prep --output {folder} ...`, or point data.data_dir "
+                             "(--set data.data_dir=PATH) at the folder holding manifest.json")
+
+
 def load(root: str) -> Manifest:
+    """The manifest of the dataset folder root (or the manifest file root), split paths made absolute."""
     path = root if root.endswith(".json") else os.path.join(root, MANIFEST_NAME)
     if not os.path.exists(path):
-        raise FileNotFoundError(f"{path}: no dataset manifest; run `python -m data_prep ...` first")
+        raise _missing(path, root)
     with open(path) as f:
         try:
-            return Manifest.from_json(json.load(f))
+            manifest = Manifest.from_json(json.load(f))
         except (KeyError, TypeError, json.JSONDecodeError) as e:
             raise ValueError(f"{path}: malformed manifest ({e})") from e
+    folder = os.path.dirname(os.path.abspath(path))
+    return _with_paths(manifest, lambda p: os.path.normpath(os.path.join(folder, p)))

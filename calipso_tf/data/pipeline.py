@@ -3,9 +3,17 @@
 Images are resized keeping their aspect ratio to fit the model input (H, W) and padded
 bottom/right with zeros; boxes are scaled by the same factor. Batches are padded to
 fixed shapes (ragged batches break MirroredStrategy).
+
+A damaged shard fails reading with TFRecordDataset's DataLossError, which names no file;
+``naming_damaged_shards`` re-raises it naming the shard. It finds the shard by reading the
+split once more after the error, so the pipeline itself (order, speed) is untouched.
 """
 
 from __future__ import annotations
+
+import contextlib
+import re
+from typing import Iterator
 
 import tensorflow as tf
 
@@ -17,6 +25,19 @@ from calipso_tf.data import records
 from calipso_tf.ops.preprocessing import resize_to_fit
 
 AUTOTUNE = tf.data.AUTOTUNE
+DAMAGE = re.compile(r"(corrupted|truncated) record at \d+")  # TFRecord reader messages, the number a byte offset
+
+
+def find_damaged_shard(files: list[str]) -> tuple[str, str] | None:
+    """(path, reader message) of the first file whose records do not read back (checksum or
+    length wrong, cut short); None when every file reads. Reads each file once."""
+    for path in files:
+        try:
+            tf.data.TFRecordDataset(path).reduce(tf.constant(0, tf.int64), lambda count, _: count + 1)
+        except tf.errors.DataLossError as e:
+            found = DAMAGE.search(e.message)
+            return path, found.group(0) if found else e.message
+    return None
 
 
 def decode_and_resize(example: dict, image_size: tuple[int, int]) -> dict:
@@ -95,6 +116,21 @@ class InputPipeline:
         self.anchors = tf.constant(anchor_lib.generate_anchors(self.image_size, config.model.anchors))
         self.verb_target_table = target_lib.verb_target_lookup(self.manifest.verb_target_categories)
 
+    @contextlib.contextmanager
+    def naming_damaged_shards(self, split: str):
+        """Re-raises a DataLossError of the block that reads ``split`` as one naming the damaged shard file
+        (the original when no shard of the split is damaged)."""
+        try:
+            yield
+        except tf.errors.DataLossError as e:
+            damaged = find_damaged_shard(self.manifest.shard_paths(split, self.data_dir))
+            if damaged is None:
+                raise
+            path, reason = damaged
+            raise tf.errors.DataLossError(None, None, f"{path}: damaged shard ({reason}, a byte offset in that "
+                                                      "file); convert the dataset again with "
+                                                      "`python -m data_prep ... --force`") from e
+
     def _records(self, split: str, seed: int | None,
                  input_context: tf.distribute.InputContext | None):
         """Parsed records; shard files shuffled with ``seed`` when it is given (training).
@@ -151,3 +187,9 @@ class InputPipeline:
         ds = ds.map(self._prepare, num_parallel_calls=AUTOTUNE)
         ds = ds.map(lambda e: {k: v for k, v in e.items() if k != "encoded"})
         return ds.batch(batch_size).prefetch(AUTOTUNE)
+
+    def eval_batches(self, batch_size: int, split: str | None = None) -> Iterator[dict]:
+        """The batches of :meth:`eval_dataset`, read eagerly; a damaged shard is named (naming_damaged_shards)."""
+        split = split or self.config.data.eval_split
+        with self.naming_damaged_shards(split):
+            yield from self.eval_dataset(batch_size, split)

@@ -85,7 +85,7 @@ def decode_split(model, config: Config, source: DetectionSource, split: str | No
     predict = make_predict_fn(model, config)
     total = pipeline.manifest.splits[split].num_examples
     with tqdm(total=total, desc=f"evaluate {split}", unit="img", disable=not progress) as bar:
-        for batch in pipeline.eval_dataset(batch_size, split):
+        for batch in pipeline.eval_batches(batch_size, split):
             names = [n.decode() for n in batch["filename"].numpy()]
             scales = batch["scale"].numpy()
             images = batch["image"].numpy()

@@ -95,11 +95,13 @@ def train(config: Config, model_dir: str, strategy: str | tf.distribute.Strategy
     dataset = input_stream.distributed_stream(strategy, pipeline, global_batch, start_step, total)
     scalars = ScalarLog(os.path.join(model_dir, "tensorboard") if chief else None)
     t0 = time.time()
-    if loop == "fit":
-        final = fit_loop.run(model, dataset, checkpointer, scalars, start_step, total, train_cfg.log_every, verbose)
-    else:
-        final = custom_loop.run(model, strategy, dataset, checkpointer, scalars, start_step, total,
-                                train_cfg.log_every, global_batch, jit_compile, progress=verbose > 0 and chief)
+    with pipeline.naming_damaged_shards(config.data.train_split):
+        if loop == "fit":
+            final = fit_loop.run(model, dataset, checkpointer, scalars, start_step, total, train_cfg.log_every,
+                                 verbose)
+        else:
+            final = custom_loop.run(model, strategy, dataset, checkpointer, scalars, start_step, total,
+                                    train_cfg.log_every, global_batch, jit_compile, progress=verbose > 0 and chief)
     wall = time.time() - t0
     checkpointer.raise_if_nonfinite()
     steps = int(checkpointer.step.numpy())

@@ -97,7 +97,7 @@ def test_bad_records_are_skipped_counted_and_logged(tmp_path, caplog):
 
 
 def test_strict_fails_on_the_first_bad_record(tmp_path, caplog):
-    _write(tmp_path, {n: CASES[n] for n in (1, 2, 4)})
+    _write(tmp_path, {n: CASES[n] for n in (1, 2, 4, 12)})
     assert convert(*_args(tmp_path, "--strict", "--workers", 1)) == 1
     errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
     assert len(errors) == 1 and f"record '{_name(2)}'" in errors[0] and "image/filename not found" in errors[0]

@@ -56,7 +56,8 @@ def test_vcoco_unknown_annotation_is_skipped(vcoco, caplog):
     out = vcoco / "out"
     args = ["--dataset", "vcoco", "--annotations", vcoco / "v-coco" / "data", "--images", vcoco / "coco",
             "--output", out]
-    assert convert(*args) == 0
-    assert manifest_lib.load(str(out)).statistics["splits"]["test"]["skipped"] == {"unknown_annotation": 1}
-    assert f"{path}: image 33: ann_id / role_object_id 999 is not a COCO annotation" in caplog.text
+    assert convert(*args) == 1  # the split's only image is skipped: an empty split is an error
+    assert f"skipped (unknown_annotation): {path}: image 33: ann_id / role_object_id 999 is not a COCO annotation" \
+        in caplog.text
+    assert f"{path}: split 'test' has no record to write (1 read, skipped: {{'unknown_annotation': 1}})" in caplog.text
     assert convert(*args, "--strict") == 1

@@ -2,26 +2,82 @@
 
 One source of truth: every script builds its objects from a ``Config``; flags override
 fields with dotted ``section.field=value`` strings (``--set model.embedding_dim=4``).
+Every field is checked when a dataclass is built (``__post_init__``): its type (an int
+field takes an integral number such as 2.0, never 2.5 or a boolean; a float field takes
+an int) and its range, with a ValueError naming the field and the value.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
+import math
 import typing
-from typing import Any
+from typing import Any, Callable, ClassVar
 
 import yaml
 
 
+@dataclasses.dataclass(frozen=True)
+class Rule:
+    """The values a field allows: ``allows(value)`` on the value converted to the field's
+    type; ``text`` says which, with ``{noun}`` ("integer", "number") and ``{kind}`` (with
+    its article) standing for the field's type."""
+
+    allows: Callable[[Any], bool]
+    text: str
+
+
+POSITIVE = Rule(lambda v: v > 0, "a positive {noun}")
+NON_NEGATIVE = Rule(lambda v: v >= 0, "{kind} >= 0")
+FRACTION = Rule(lambda v: 0 <= v <= 1, "{kind} in [0, 1]")
+IOU = Rule(lambda v: 0 < v <= 1, "{kind} in (0, 1]")
+BELOW_ONE = Rule(lambda v: 0 <= v < 1, "{kind} in [0, 1)")
+NOT_EMPTY = Rule(bool, "a non-empty {noun}")
+AT_LEAST_ONE = Rule(bool, "at least one")
+INCREASING = Rule(lambda v: all(a < b for a, b in zip(v, v[1:])), "in increasing order")
+# The FPN upsamples P5 (stride 32) to P4 and P3, so the input sides must divide by 32.
+MULTIPLE_OF_32 = Rule(lambda v: v > 0 and v % 32 == 0, "a positive multiple of 32")
+
+
+def one_of(*values) -> Rule:
+    return Rule(lambda v: v in values, f"one of {list(values)}")
+
+
+BACKBONE_DEPTHS = (18, 34, 50, 101)  # the ResNets of calipso_tf.modeling.backbone
+DATASETS = ("hico_det", "vcoco", "synthetic")  # what data_prep converts
+
+
+def setting(default: Any, rule: Rule | None = None, whole: Rule | None = None) -> Any:
+    """A dataclass field with its check: ``rule`` applies to the value (to each item of a
+    tuple), ``whole`` to a tuple as a whole."""
+    return dataclasses.field(default=default, metadata={"rule": rule, "whole": whole})
+
+
+class Checked:
+    """Base of the config dataclasses: converts and checks every field after __init__.
+
+    ``section`` is the dotted name of the dataclass in a Config ("" for Config itself)."""
+
+    section: ClassVar[str] = ""
+
+    def __post_init__(self):
+        hints = _type_hints(type(self))
+        for field in dataclasses.fields(self):
+            name = f"{self.section}.{field.name}" if self.section else field.name
+            setattr(self, field.name, _checked(hints[field.name], getattr(self, field.name), field.metadata, name))
+
+
 @dataclasses.dataclass
-class AnchorConfig:
+class AnchorConfig(Checked):
     """RetinaNet anchors: base size ``size_multiplier * stride`` on levels P3..P7."""
 
-    min_level: int = 3
-    max_level: int = 7
-    num_scales: int = 3
-    aspect_ratios: tuple[float, ...] = (0.5, 1.0, 2.0)
-    size_multiplier: float = 4.0
+    section: ClassVar[str] = "model.anchors"
+    min_level: int = setting(3, POSITIVE)
+    max_level: int = setting(7, POSITIVE)
+    num_scales: int = setting(3, POSITIVE)
+    aspect_ratios: tuple[float, ...] = setting((0.5, 1.0, 2.0), POSITIVE, whole=AT_LEAST_ONE)
+    size_multiplier: float = setting(4.0, POSITIVE)
 
     @property
     def anchors_per_location(self) -> int:
@@ -29,17 +85,18 @@ class AnchorConfig:
 
 
 @dataclasses.dataclass
-class ModelConfig:
+class ModelConfig(Checked):
     """Network shape and the paper's ablation switches."""
 
-    num_verbs: int = 4
-    image_size: tuple[int, int] = (512, 512)
-    backbone_depth: int = 50
-    backbone_width: float = 1.0
+    section: ClassVar[str] = "model"
+    num_verbs: int = setting(4, POSITIVE)
+    image_size: tuple[int, int] = setting((512, 512), MULTIPLE_OF_32)
+    backbone_depth: int = setting(50, one_of(*BACKBONE_DEPTHS))
+    backbone_width: float = setting(1.0, POSITIVE)
     backbone_weights: str = ""
-    head_blocks: int = 8
-    head_channels: int = 256
-    embedding_dim: int = 8
+    head_blocks: int = setting(8, POSITIVE)
+    head_channels: int = setting(256, POSITIVE)
+    embedding_dim: int = setting(8, POSITIVE)
     share_head_weights: bool = True
     passive_branch: bool = True
     target_branch: bool = True
@@ -49,67 +106,71 @@ class ModelConfig:
 
 
 @dataclasses.dataclass
-class LossConfig:
+class LossConfig(Checked):
     """Loss weights of eq. 5-8 and the anchor assignment rule."""
 
-    lambda_pull: float = 10.0
-    gamma_push: float = 100.0
-    sigma: float = 2.0
-    match_iou: float = 0.5
+    section: ClassVar[str] = "loss"
+    lambda_pull: float = setting(10.0, NON_NEGATIVE)
+    gamma_push: float = setting(100.0, NON_NEGATIVE)
+    sigma: float = setting(2.0, POSITIVE)
+    match_iou: float = setting(0.5, IOU)
     force_match_best_anchor: bool = False
-    max_assigned_anchors: int = 1024
+    max_assigned_anchors: int = setting(1024, POSITIVE)
 
 
 @dataclasses.dataclass
-class DataConfig:
+class DataConfig(Checked):
     """Where the shards are and how examples are batched."""
 
-    dataset: str = "synthetic"
-    data_dir: str = "work_dirs/synthetic/shards"
-    train_split: str = "train"
-    eval_split: str = "test"
-    max_boxes: int = 32
-    max_triplets: int = 64
-    shuffle_buffer: int = 512
+    section: ClassVar[str] = "data"
+    dataset: str = setting("synthetic", one_of(*DATASETS))
+    data_dir: str = setting("work_dirs/synthetic/shards", NOT_EMPTY)
+    train_split: str = setting("train", NOT_EMPTY)
+    eval_split: str = setting("test", NOT_EMPTY)
+    max_boxes: int = setting(32, POSITIVE)
+    max_triplets: int = setting(64, POSITIVE)
+    shuffle_buffer: int = setting(512, POSITIVE)
     horizontal_flip: bool = True
     cache: bool = False
-    synthetic_num_train: int = 1200
-    synthetic_num_test: int = 200
+    synthetic_num_train: int = setting(1200, POSITIVE)
+    synthetic_num_test: int = setting(200, POSITIVE)
 
 
 @dataclasses.dataclass
-class TrainConfig:
+class TrainConfig(Checked):
     """Optimiser and schedule; the defaults are the paper's recipe."""
 
-    batch_size: int = 10
-    learning_rate: float = 0.016
-    reference_batch_size: int = 10
-    momentum: float = 0.9
-    weight_decay: float = 1e-4
-    total_steps: int = 30000
-    lr_decay_steps: tuple[int, ...] = (25000,)
-    lr_decay_factor: float = 0.1
-    warmup_steps: int = 500
-    clip_global_norm: float = 0.0
-    checkpoint_every: int = 1000
-    log_every: int = 50
-    keep_checkpoints: int = 3
-    seed: int = 0
+    section: ClassVar[str] = "train"
+    batch_size: int = setting(10, POSITIVE)
+    learning_rate: float = setting(0.016, POSITIVE)
+    reference_batch_size: int = setting(10, POSITIVE)
+    momentum: float = setting(0.9, BELOW_ONE)
+    weight_decay: float = setting(1e-4, NON_NEGATIVE)
+    total_steps: int = setting(30000, POSITIVE)
+    lr_decay_steps: tuple[int, ...] = setting((25000,), NON_NEGATIVE, whole=INCREASING)
+    lr_decay_factor: float = setting(0.1, POSITIVE)
+    warmup_steps: int = setting(500, NON_NEGATIVE)
+    clip_global_norm: float = setting(0.0, NON_NEGATIVE)  # 0: no clipping
+    checkpoint_every: int = setting(1000, POSITIVE)
+    log_every: int = setting(50, POSITIVE)
+    keep_checkpoints: int = setting(3, POSITIVE)
+    seed: int = setting(0, NON_NEGATIVE)
 
 
 @dataclasses.dataclass
-class InferenceConfig:
+class InferenceConfig(Checked):
     """Triplet decoding options (docs/method.md eq. 10-12)."""
 
-    score_threshold: float = 0.0
-    top_k: int = 100
-    mapping_iou: float = 0.5
-    max_detections: int = 64
-    detection_score_threshold: float = 0.0
+    section: ClassVar[str] = "inference"
+    score_threshold: float = setting(0.0, FRACTION)
+    top_k: int = setting(100, POSITIVE)
+    mapping_iou: float = setting(0.5, IOU)
+    max_detections: int = setting(64, POSITIVE)
+    detection_score_threshold: float = setting(0.0, FRACTION)
 
 
 @dataclasses.dataclass
-class Config:
+class Config(Checked):
     model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
     loss: LossConfig = dataclasses.field(default_factory=LossConfig)
     data: DataConfig = dataclasses.field(default_factory=DataConfig)
@@ -117,39 +178,118 @@ class Config:
     inference: InferenceConfig = dataclasses.field(default_factory=InferenceConfig)
 
 
-def _coerce(field_type: Any, value: Any, where: str) -> Any:
-    """Converts a YAML/flag value to the dataclass field's declared type."""
+@functools.cache
+def _type_hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+_KINDS = {int: ("integer", "an integer"), float: ("number", "a number"), bool: ("boolean", "a boolean"),
+          str: ("string", "a string")}
+
+
+def _tuple_shape(field_type: Any) -> tuple[type, int | None] | None:
+    """(item type, length or None for any) of a ``tuple[...]`` annotation; None for other types."""
+    if typing.get_origin(field_type) is not tuple:
+        return None
+    item_type, *rest = typing.get_args(field_type)
+    return item_type, None if rest == [Ellipsis] else len(rest) + 1
+
+
+def _checked(field_type: Any, value: Any, metadata: Any, name: str) -> Any:
+    """``value`` converted to ``field_type``; ValueError naming the field unless it fits the type and rules."""
     if dataclasses.is_dataclass(field_type):
-        return from_dict(field_type, value, where)
-    origin = typing.get_origin(field_type)
-    if origin is tuple:
-        if isinstance(value, str):
+        if not isinstance(value, field_type):
+            raise ValueError(f"{name} must be a mapping of {field_type.__name__} fields, got {value!r}")
+        return value
+    rule, whole = metadata.get("rule"), metadata.get("whole")
+    shape = _tuple_shape(field_type)
+    converted = _tuple(*shape, value) if shape else _scalar(field_type, value)
+    items = converted if shape else (converted,)
+    fits = converted is not None and (rule is None or all(rule.allows(v) for v in items)) \
+        and (whole is None or whole.allows(converted))
+    if not fits:
+        raise ValueError(f"{name} must be {_describe(field_type, rule, whole)}, got {value!r}")
+    return converted
+
+
+def _describe(field_type: Any, rule: Rule | None, whole: Rule | None) -> str:
+    """What a field must be, e.g. "a positive integer" or "a list of 2 integers, each a positive multiple of 32"."""
+    shape = _tuple_shape(field_type)
+    noun, kind = _KINDS[shape[0] if shape else field_type]
+    if not shape:
+        return rule.text.format(noun=noun, kind=kind) if rule else kind
+    parts = [f"a list of {'' if shape[1] is None else f'{shape[1]} '}{noun}s"]
+    if rule:
+        parts.append("each " + rule.text.format(noun=noun, kind=kind))
+    if whole:
+        parts.append(whole.text)
+    return ", ".join(parts)
+
+
+def _scalar(kind: type, value: Any) -> Any:
+    """``value`` as an int, float, bool or str (``kind``), or None when it is not one."""
+    if kind is str:
+        return value if isinstance(value, str) else None
+    if kind is bool:
+        if isinstance(value, str) and value.lower() in ("true", "false", "1", "0"):
+            return value.lower() in ("true", "1")
+        return bool(value) if isinstance(value, int) and value in (0, 1) else None
+    if isinstance(value, str):  # flags, and YAML 1.1 reads 1e-3 as a string
+        value = _number(value)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return None
+    if kind is int:
+        return value if isinstance(value, int) else int(value) if value.is_integer() else None
+    return float(value)
+
+
+def _number(text: str) -> int | float | None:
+    for parse in (int, float):
+        try:
+            return parse(text)
+        except ValueError:
+            pass
+    return None
+
+
+def _tuple(item_type: type, length: int | None, value: Any) -> tuple | None:
+    """A list, tuple, YAML list string or scalar (one item) as a tuple of ``length`` (None: any)
+    items of ``item_type``, or None when it is not one."""
+    if isinstance(value, str):
+        try:
             value = yaml.safe_load(value)
-        if not isinstance(value, (list, tuple)):
-            value = [value]
-        item_type = typing.get_args(field_type)[0]
-        return tuple(item_type(v) for v in value)
-    if field_type is bool and isinstance(value, str):
-        if value.lower() not in ("true", "false", "1", "0"):
-            raise ValueError(f"{where}: expected a boolean, got {value!r}")
-        return value.lower() in ("true", "1")
-    try:
-        return field_type(value)
-    except (TypeError, ValueError) as e:
-        raise ValueError(f"{where}: cannot read {value!r} as {field_type.__name__}") from e
+        except yaml.YAMLError:
+            return None
+    if not isinstance(value, (list, tuple)):
+        value = [value]
+    items = tuple(_scalar(item_type, v) for v in value)
+    if None in items or (length is not None and len(items) != length):
+        return None
+    return items
 
 
 def from_dict(cls: type, data: dict[str, Any] | None, where: str = "config") -> Any:
-    """Builds dataclass ``cls`` from a nested dict, rejecting unknown keys."""
-    data = data or {}
+    """Builds dataclass ``cls`` from a nested dict, rejecting unknown keys and bad values.
+
+    ValueError "<where>: <field> ...", e.g. "configs/x.yaml: train.batch_size must be a positive integer, got 2.5".
+    """
+    try:
+        return _build(cls, {} if data is None else data)
+    except ValueError as e:
+        raise ValueError(f"{where}: {e}") from None
+
+
+def _build(cls: type, data: Any) -> Any:
+    label = cls.section or "the config"
     if not isinstance(data, dict):
-        raise ValueError(f"{where}: expected a mapping, got {data!r}")
-    hints = typing.get_type_hints(cls)
+        raise ValueError(f"{label} must be a mapping, got {data!r}")
+    hints = _type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - names)
     if unknown:
-        raise ValueError(f"{where}: unknown field(s) {unknown}; known: {sorted(names)}")
-    return cls(**{k: _coerce(hints[k], v, f"{where}.{k}") for k, v in data.items()})
+        what = f"{cls.section}: unknown field(s)" if cls.section else "unknown section(s)"
+        raise ValueError(f"{what} {unknown}; known: {sorted(names)}")
+    return cls(**{k: _build(hints[k], v) if dataclasses.is_dataclass(hints[k]) else v for k, v in data.items()})
 
 
 def to_dict(config: Any) -> dict[str, Any]:
@@ -163,8 +303,20 @@ def to_dict(config: Any) -> dict[str, Any]:
     return plain(dataclasses.asdict(config))
 
 
+def flatten(config: Config) -> dict[str, Any]:
+    """Dotted field name -> value (lists for tuples), e.g. {"model.anchors.min_level": 3, ...}."""
+    def items(node: dict, prefix: str):
+        for key, value in node.items():
+            if isinstance(value, dict):
+                yield from items(value, f"{prefix}{key}.")
+            else:
+                yield prefix + key, value
+    return dict(items(to_dict(config), ""))
+
+
 def apply_overrides(config: Config, overrides: list[str]) -> Config:
-    """Applies ``section.field=value`` strings; values are parsed as YAML scalars."""
+    """Applies ``section.field=value`` strings; values are parsed as YAML scalars, except that a
+    string field keeps the text as given (``data.data_dir=2024`` is the folder "2024")."""
     data = to_dict(config)
     for item in overrides:
         if "=" not in item:
@@ -178,16 +330,24 @@ def apply_overrides(config: Config, overrides: list[str]) -> Config:
             node = node[part]
         if leaf not in node:
             raise ValueError(f"override {item!r}: unknown field {leaf!r}; known: {sorted(node)}")
-        node[leaf] = yaml.safe_load(raw)
+        value = yaml.safe_load(raw)
+        node[leaf] = raw if isinstance(node[leaf], str) and not isinstance(value, str) else value
+        from_dict(Config, data, where=f"override {item!r}")  # names the override that makes a value bad
     return from_dict(Config, data)
 
 
 def load_config(path: str | None = None, overrides: list[str] | None = None) -> Config:
-    """Reads a YAML config (missing sections keep defaults) and applies overrides."""
+    """Reads a YAML config (missing sections keep defaults) and applies overrides.
+
+    ValueError naming the file (or the override) and the field for an unknown key or a bad value.
+    """
     data = {}
     if path:
         with open(path) as f:
-            data = yaml.safe_load(f) or {}
+            try:
+                data = yaml.safe_load(f) or {}
+            except yaml.YAMLError as e:
+                raise ValueError(f"{path}: not valid YAML ({e})") from None
     config = from_dict(Config, data, where=path or "config")
     return apply_overrides(config, overrides or [])
 

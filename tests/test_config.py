@@ -1,13 +1,14 @@
 """Typed config: YAML <-> dataclasses, overrides and error messages."""
 
+import re
 from pathlib import Path
 
 import pytest
 import yaml
-from harness import REPO_ROOT
+from harness import REPO_ROOT, tiny_config, tiny_training_config
 
-from calipso_tf.config import (AnchorConfig, Config, LossConfig, ModelConfig, apply_overrides, from_dict,
-                               load_config, save_config, to_dict)
+from calipso_tf.config import (AnchorConfig, Config, LossConfig, ModelConfig, TrainConfig, apply_overrides,
+                               from_dict, load_config, save_config, to_dict)
 
 CONFIG_DIR = Path(REPO_ROOT) / "configs"
 CONFIG_FILES = sorted(CONFIG_DIR.glob("*.yaml"))
@@ -108,13 +109,16 @@ def test_unknown_override_keys_name_the_field(override, message):
         apply_overrides(Config(), [override])
 
 
-def test_unknown_yaml_key_names_the_field_and_file(tmp_path):
+@pytest.mark.parametrize("text, message", [
+    ("model:\n  num_verbs: 3\n  head_blokcs: 2\n", r"model: unknown field.*head_blokcs"),
+    ("modell:\n  num_verbs: 3\n", r"unknown section.*modell"),
+    ("train:\n  batch_size: 2.5\n", r"train\.batch_size must be a positive integer, got 2\.5$"),
+    ("train: [1\n", "not valid YAML"),
+])
+def test_bad_yaml_names_the_file_and_field(tmp_path, text, message):
     path = tmp_path / "bad.yaml"
-    path.write_text("model:\n  num_verbs: 3\n  head_blokcs: 2\n")
-    with pytest.raises(ValueError, match=r"bad\.yaml\.model.*head_blokcs"):
-        load_config(str(path))
-    path.write_text("modell:\n  num_verbs: 3\n")
-    with pytest.raises(ValueError, match="modell"):
+    path.write_text(text)
+    with pytest.raises(ValueError, match=r"bad\.yaml: " + message):
         load_config(str(path))
 
 
@@ -126,6 +130,57 @@ def test_unknown_yaml_key_names_the_field_and_file(tmp_path):
 def test_bad_values_are_clear_errors(override, message):
     with pytest.raises(ValueError, match=message):
         apply_overrides(Config(), [override])
+
+
+@pytest.mark.parametrize("override, message", [
+    ("train.batch_size=2.5", "train.batch_size must be a positive integer, got 2.5"),
+    ("train.batch_size=0", "train.batch_size must be a positive integer, got 0"),
+    ("train.batch_size=true", "train.batch_size must be a positive integer, got True"),
+    ("train.learning_rate=-0.01", r"train.learning_rate must be a positive number, got -0.01"),
+    ("train.learning_rate=.nan", "train.learning_rate must be a positive number, got nan"),
+    ("train.momentum=1.0", r"train.momentum must be a number in \[0, 1\), got 1.0"),
+    ("train.weight_decay=-1e-4", "train.weight_decay must be a number >= 0, got '-1e-4'"),
+    ("train.lr_decay_steps=[200, 100]", r"train.lr_decay_steps must be .* in increasing order, got \[200, 100\]"),
+    ("train.lr_decay_steps=[-5]", r"train.lr_decay_steps must be .*each an integer >= 0.*, got \[-5\]"),
+    ("train.checkpoint_every=0", "train.checkpoint_every must be a positive integer, got 0"),
+    ("model.image_size=[96, 100]", r"model.image_size must be a list of 2 integers, each a positive multiple of 32"),
+    ("model.image_size=[96, 96, 96]", r"model.image_size must be a list of 2 integers"),
+    ("model.backbone_depth=20", r"model.backbone_depth must be one of \[18, 34, 50, 101\], got 20"),
+    ("model.head_blocks=0", "model.head_blocks must be a positive integer, got 0"),
+    ("model.anchors.aspect_ratios=[]", "model.anchors.aspect_ratios must be .*at least one, got"),
+    ("loss.match_iou=0", r"loss.match_iou must be a number in \(0, 1\], got 0"),
+    ("loss.sigma=0", "loss.sigma must be a positive number, got 0"),
+    ("inference.score_threshold=1.5", r"inference.score_threshold must be a number in \[0, 1\], got 1.5"),
+    ("inference.mapping_iou=1.01", r"inference.mapping_iou must be a number in \(0, 1\], got 1.01"),
+    ("data.dataset=coco", "data.dataset must be one of .*hico_det.*, got 'coco'"),
+    ("data.data_dir=", "data.data_dir must be a non-empty string, got ''"),
+    ("data.cache=2", "data.cache must be a boolean, got 2"),
+])
+def test_impossible_values_name_the_override_field_and_value(override, message):
+    with pytest.raises(ValueError, match=f"override '{re.escape(override)}': {message}"):
+        apply_overrides(Config(), ["model.head_blocks=2", override])
+
+
+def test_impossible_value_in_a_dataclass_is_refused():
+    with pytest.raises(ValueError, match="train.batch_size must be a positive integer, got 0"):
+        TrainConfig(batch_size=0)
+    with pytest.raises(ValueError, match=r"model.image_size must be .*multiple of 32, got \(64, 65\)"):
+        tiny_config(image_size=(64, 65))
+
+
+def test_numbers_convert_only_without_loss():
+    config = apply_overrides(Config(), ["train.batch_size=4.0", "train.learning_rate=1", "data.data_dir=2024",
+                                        "model.image_size=[64.0, 96]", "data.cache=1"])
+    assert config.train.batch_size == 4 and isinstance(config.train.batch_size, int)
+    assert config.train.learning_rate == 1.0 and isinstance(config.train.learning_rate, float)
+    assert config.data.data_dir == "2024"  # a string field keeps the text as typed
+    assert config.model.image_size == (64, 96) and all(isinstance(v, int) for v in config.model.image_size)
+    assert config.data.cache is True
+
+
+def test_the_tests_tiny_configs_are_valid():
+    assert tiny_config().model.image_size == (64, 64)
+    assert tiny_training_config("shards").model.image_size == (96, 96)
 
 
 def test_dataclass_defaults_are_the_paper():

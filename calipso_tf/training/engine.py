@@ -16,13 +16,12 @@ import time
 import keras
 import tensorflow as tf
 
-from calipso_tf import config as config_lib
-from calipso_tf.training import custom_loop, distribute, fit_loop, input_stream, optimization
-from calipso_tf.training.checkpoints import CONFIG_NAME, Checkpointer, weights_checksum
-from calipso_tf.training.summaries import ScalarLog
 from calipso_tf.config import Config
 from calipso_tf.data.pipeline import InputPipeline
 from calipso_tf.modeling.calipso_model import build_model
+from calipso_tf.training import custom_loop, distribute, fit_loop, input_stream, optimization, run_dir
+from calipso_tf.training.checkpoints import Checkpointer, weights_checksum
+from calipso_tf.training.summaries import ScalarLog
 
 log = logging.getLogger("calipso_tf")
 
@@ -63,7 +62,9 @@ def train(config: Config, model_dir: str, strategy: str | tf.distribute.Strategy
     of the global batch, which makes the update independent of the number of replicas.
     Returns a summary dict: steps, trained_steps, wall_seconds, steps_per_second, final
     (window-mean losses), checkpoint, resumed_from_step, weights_sha256. Raises FloatingPointError on a
-    non-finite loss (the last good checkpoint is kept).
+    non-finite loss (the last good checkpoint is kept). Before building anything, ``run_dir.prepare``
+    refuses (ValueError) a config that differs from the run's config.yaml in a field a resumed run
+    may not change, and (OSError) a model dir that cannot be written.
     """
     strategy = distribute.make_strategy(strategy) if isinstance(strategy, str) else strategy
     loop = choose_loop(loop, strategy)
@@ -73,9 +74,7 @@ def train(config: Config, model_dir: str, strategy: str | tf.distribute.Strategy
     if global_batch % strategy.num_replicas_in_sync:
         raise ValueError(f"train.batch_size={global_batch} is not divisible by the "
                          f"{strategy.num_replicas_in_sync} replicas")
-    if chief:
-        os.makedirs(model_dir, exist_ok=True)
-        config_lib.save_config(config, os.path.join(model_dir, CONFIG_NAME))
+    run_dir.prepare(config, model_dir, chief)
     if mixed_precision:
         keras.mixed_precision.set_global_policy("mixed_float16")
     keras.utils.set_random_seed(train_cfg.seed)
@@ -93,7 +92,7 @@ def train(config: Config, model_dir: str, strategy: str | tf.distribute.Strategy
                 "resumed_from_step": start_step}
 
     dataset = input_stream.distributed_stream(strategy, pipeline, global_batch, start_step, total)
-    scalars = ScalarLog(os.path.join(model_dir, "tensorboard") if chief else None)
+    scalars = ScalarLog(os.path.join(model_dir, run_dir.TENSORBOARD) if chief else None)
     t0 = time.time()
     with pipeline.naming_damaged_shards(config.data.train_split):
         if loop == "fit":
@@ -131,7 +130,7 @@ def _build_model_and_checkpointer(config: Config, strategy: tf.distribute.Strate
         optimizer = optimization.build_optimizer(config.train, config.train.batch_size, mixed_precision)
         model.compile(optimizer=optimizer, jit_compile=jit_compile)
         model.optimizer.build(model.trainable_variables)
-        folder = os.path.join(model_dir, "checkpoints")
+        folder = os.path.join(model_dir, run_dir.CHECKPOINTS)
         checkpointer = Checkpointer(model, folder, config.train.keep_checkpoints, config.train.checkpoint_every,
                                     distribute.WorkerDir(folder, chief))
         checkpointer.restore()

@@ -135,7 +135,7 @@ def test_backbone_depths_differ_in_size():
 
 
 def test_unknown_depth_is_a_clear_error():
-    with pytest.raises(ValueError, match="backbone_depth=19"):
+    with pytest.raises(ValueError, match=r"model\.backbone_depth must be one of \[18, 34, 50, 101\], got 19"):
         build_model(tiny_config(backbone_depth=19))
 
 

@@ -101,7 +101,8 @@ def calipso_losses(predictions: dict, targets: dict, config: LossConfig) -> dict
     active = per_anchor(targets["box_active"])
     if "target_logits" in predictions:
         target_logits = tf.cast(tf.gather(predictions["target_logits"], slots, batch_dims=1), tf.float32)
-        terms["target"] = _masked_bce_mean(per_anchor(targets["box_target"]), target_logits, active * valid_f[..., None])
+        terms["target"] = _masked_bce_mean(per_anchor(targets["box_target"]), target_logits,
+                                           active * valid_f[..., None])
     else:
         terms["target"] = tf.zeros_like(terms["verb"])
 

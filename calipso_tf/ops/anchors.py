@@ -48,4 +48,5 @@ def generate_anchors(image_size: tuple[int, int], config: AnchorConfig | None = 
 
 def num_anchors(image_size: tuple[int, int], config: AnchorConfig | None = None) -> int:
     config = config or AnchorConfig()
-    return sum(int(np.prod(level_shape(image_size, l))) for l in range(config.min_level, config.max_level + 1)) * config.anchors_per_location
+    levels = range(config.min_level, config.max_level + 1)
+    return sum(int(np.prod(level_shape(image_size, level))) for level in levels) * config.anchors_per_location

@@ -85,7 +85,8 @@ def _box(box: np.ndarray) -> tuple[int, int, int, int]:
 def _dashed_rectangle(draw: ImageDraw.ImageDraw, box: tuple[int, int, int, int], colour, width: int) -> None:
     x1, y1, x2, y2 = box
     on, off = DASH
-    for start, end, fixed, horizontal in ((x1, x2, y1, True), (x1, x2, y2, True), (y1, y2, x1, False), (y1, y2, x2, False)):
+    sides = ((x1, x2, y1, True), (x1, x2, y2, True), (y1, y2, x1, False), (y1, y2, x2, False))
+    for start, end, fixed, horizontal in sides:
         for a in range(start, end + 1, on + off):
             b = min(a + on - 1, end)
             draw.line([(a, fixed), (b, fixed)] if horizontal else [(fixed, a), (fixed, b)], fill=colour, width=width)

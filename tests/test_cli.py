@@ -80,3 +80,16 @@ def test_missing_checkpoint_is_one_line_without_tensorflow_noise(tmp_path):
 ])
 def test_start_up_noise(line, min_level, no_gpu, dropped):
     assert quiet_start.is_start_up_noise(line, min_level, no_gpu) == dropped
+
+
+@pytest.mark.parametrize("level, noisy", [("2", False), ("0", True)])
+def test_shard_writer_processes_are_quiet_too(tmp_path, level, noisy):
+    """data_prep's worker processes import TensorFlow themselves: TF_CPP_MIN_LOG_LEVEL (which the scripts
+    default to 2) hides their start-up lines as well; 0 shows them."""
+    command = [sys.executable, "-m", "data_prep", "--dataset", "synthetic", "--output", str(tmp_path / "shards"),
+               "--synthetic-train", "4", "--synthetic-test", "2", "--num-shards", "2", "--workers", "2",
+               "--no-progress"]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": level, "CUDA_VISIBLE_DEVICES": ""}
+    result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=REPO_ROOT, timeout=180)
+    assert result.returncode == 0, result.stderr
+    assert any(noise in result.stderr for noise in START_UP_NOISE) == noisy, result.stderr

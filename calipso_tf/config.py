@@ -127,8 +127,8 @@ class DataConfig(Checked):
     data_dir: str = setting("work_dirs/synthetic/shards", NOT_EMPTY)
     train_split: str = setting("train", NOT_EMPTY)
     eval_split: str = setting("test", NOT_EMPTY)
-    max_boxes: int = setting(32, POSITIVE)
-    max_triplets: int = setting(64, POSITIVE)
+    max_boxes: int = setting(0, NON_NEGATIVE)  # 0: the manifest's size of the split (docs/DATA.md)
+    max_triplets: int = setting(0, NON_NEGATIVE)
     shuffle_buffer: int = setting(512, POSITIVE)
     horizontal_flip: bool = True
     cache: bool = False

@@ -20,6 +20,7 @@ from data_prep.synthetic import generator, reader
 log = logging.getLogger("data_prep")
 
 DEFAULT_MERGE_IOU = {"hico_det": 0.7, "synthetic": 0.7, "vcoco": 0.0}  # also the supported datasets
+STATISTICS_SPLIT = {"vcoco": vcoco.TRAIN_SPLIT}  # the split trained on, where not "train": L_v, HOI counts
 
 
 @dataclasses.dataclass(frozen=True)
@@ -102,7 +103,8 @@ def convert_dataset(request: Conversion) -> manifest_lib.Manifest:
     summaries = shards.write_shards(source, request.output, request.num_shards, request.workers, options, detections,
                                     request.force, progress=request.progress)
     snap_file = os.path.abspath(request.snap_detections) if request.snap_detections else ""
-    manifest = shards.build_manifest(source, summaries, {**dataclasses.asdict(options), "snap_detections": snap_file})
+    manifest = shards.build_manifest(source, summaries, {**dataclasses.asdict(options), "snap_detections": snap_file},
+                                     STATISTICS_SPLIT.get(request.dataset, "train"))
     for split in source.splits:
         stats = manifest.statistics["splits"][split.name]
         _require_records(split.name, split.source, stats["records_read"], stats["records_written"], stats["skipped"])

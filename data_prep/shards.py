@@ -73,13 +73,21 @@ class ShardTask:
 
 @dataclasses.dataclass
 class ShardSummary:
-    """What a written shard holds: examples, skips by reason, cleaning counts, "object_id,verb_id" counts."""
+    """What a written shard holds: examples, skips by reason, cleaning counts, "object_id,verb_id" counts,
+    and its largest records: "boxes" / "triplets" -> [count, file name of the first record holding it]."""
 
     num_examples: int = 0
     skipped: dict[str, int] = dataclasses.field(default_factory=dict)
     counts: dict[str, int] = dataclasses.field(default_factory=dict)
     hoi_counts: dict[str, int] = dataclasses.field(default_factory=dict)
     warnings: list[str] = dataclasses.field(default_factory=list)
+    largest: dict[str, list] = dataclasses.field(default_factory=dict)
+
+
+def keep_largest(largest: dict[str, list], kind: str, count: int, filename: str) -> None:
+    """Sets largest[kind] to [count, filename] when count exceeds the one kept (the first largest stays)."""
+    if kind not in largest or count > largest[kind][0]:
+        largest[kind] = [count, filename]
 
 
 def shard_name(split: str, index: int, count: int) -> str:
@@ -163,6 +171,7 @@ def _hoi_keys(record: HoiRecord, verb_ids: tuple[int, ...]) -> list[str]:
 def write_shard(task: ShardTask) -> ShardSummary:
     """Writes one shard atomically (temp file, then rename); raises DataError in strict mode."""
     issues, counts, hoi_counts = Issues(task.options.strict), collections.Counter(), collections.Counter()
+    largest = {}
     tmp = os.path.join(os.path.dirname(task.path), f".tmp-{os.path.basename(task.path)}")
     written = 0
     try:
@@ -172,13 +181,15 @@ def write_shard(task: ShardTask) -> ShardSummary:
                 if record is not None:
                     writer.write(serialize(record))
                     hoi_counts.update(_hoi_keys(record, task.verb_ids))
+                    keep_largest(largest, "boxes", len(record.category_ids), record.filename)
+                    keep_largest(largest, "triplets", len(np.reshape(record.triplets, (-1, 3))), record.filename)
                     written += 1
         os.replace(tmp, task.path)
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
     return ShardSummary(written, dict(issues.skipped), {k: v for k, v in counts.items() if v}, dict(hoi_counts),
-                        issues.warnings)
+                        issues.warnings, largest)
 
 
 # ----------------------------------------------------------------------------- dataset
@@ -230,13 +241,15 @@ def _state_path(shard_path: str) -> str:
 
 
 def _finished(task: ShardTask, fingerprint: str) -> ShardSummary | None:
-    """The stored summary if the shard exists and was written from identical inputs."""
+    """The stored summary if the shard exists and was written from identical inputs (and its state
+    holds every summary field: one of an earlier version is rewritten)."""
     state = _state_path(task.path)
     if not (os.path.exists(task.path) and os.path.exists(state)):
         return None
     with open(state) as f:
         stored = json.load(f)
-    return ShardSummary(**stored["summary"]) if stored.get("fingerprint") == fingerprint else None
+    complete = set(stored.get("summary", {})) == {field.name for field in dataclasses.fields(ShardSummary)}
+    return ShardSummary(**stored["summary"]) if complete and stored.get("fingerprint") == fingerprint else None
 
 
 def _write_indexed(item: tuple[int, ShardTask]) -> tuple[int, ShardSummary]:
@@ -299,15 +312,23 @@ def _hoi_order(key: str) -> tuple[int, int]:
     return int(object_id), int(verb_id)
 
 
-def build_manifest(source: DatasetSource, summaries: dict[str, list[ShardSummary]],
-                   options: dict) -> manifest_lib.Manifest:
-    """Manifest from the written shards' summaries; L_v and HOI counts come from the "train" split."""
+def _evaluation_file(split) -> str:
+    """The split's ground-truth file for evaluation: its annotations, else its source file, else ""
+    (a split made of several sources, such as V-COCO's trainval)."""
+    path = split.annotations or split.source
+    return os.path.abspath(path) if os.path.isfile(path) else ""
+
+
+def build_manifest(source: DatasetSource, summaries: dict[str, list[ShardSummary]], options: dict,
+                   statistics_split: str = "train") -> manifest_lib.Manifest:
+    """Manifest from the written shards' summaries; L_v and HOI counts come from statistics_split, the split
+    trained on."""
     train_counts = collections.Counter()
     seen = set()
     for split, shard_summaries in summaries.items():
         for summary in shard_summaries:
             seen.update(summary.hoi_counts)
-            if split == "train":
+            if split == statistics_split:
                 train_counts.update(summary.hoi_counts)
     targets = collections.defaultdict(set)
     for key in train_counts:
@@ -319,24 +340,29 @@ def build_manifest(source: DatasetSource, summaries: dict[str, list[ShardSummary
         shard_summaries = summaries[split.name]
         skipped = collections.Counter(split.issues.skipped)
         counts = collections.Counter(split.counts)
+        largest = {}
         for summary in shard_summaries:
             skipped.update(summary.skipped)
             counts.update(summary.counts)
+            for kind, (most, filename) in summary.largest.items():
+                keep_largest(largest, kind, most, filename)
         written = sum(s.num_examples for s in shard_summaries)
         statistics[split.name] = {"records_read": len(split.records) + sum(split.issues.skipped.values()),
                                   "records_written": written, "skipped": dict(sorted(skipped.items())),
                                   "counts": dict(sorted(counts.items()))}
         count = len(shard_summaries)
+        (boxes, boxes_record), (triplets, triplets_record) = (largest.get(k, (0, "")) for k in ("boxes", "triplets"))
         splits[split.name] = manifest_lib.Split(
             shards=[shard_name(split.name, i, count) for i in range(count)], num_examples=written,
-            annotations=os.path.abspath(split.annotations or split.source),
+            annotations=_evaluation_file(split),
             instances=os.path.abspath(split.instances) if split.instances else "",
-            image_ids=os.path.abspath(split.image_ids) if split.image_ids else "")
+            image_ids=os.path.abspath(split.image_ids) if split.image_ids else "",
+            max_boxes=boxes, max_boxes_record=boxes_record, max_triplets=triplets, max_triplets_record=triplets_record)
     return manifest_lib.Manifest(
         dataset=source.name, verbs=source.verbs, objects=source.objects, splits=splits,
         verb_target_categories=[sorted(targets[v.id]) for v in source.verbs],
         hoi_train_counts={k: train_counts[k] for k in sorted(train_counts, key=_hoi_order)},
         rare_hois=sorted((k for k in seen if train_counts[k] < RARE_THRESHOLD), key=_hoi_order),
         non_rare_hois=sorted((k for k in seen if train_counts[k] >= RARE_THRESHOLD), key=_hoi_order),
-        person_category_id=source.person_category_id,
+        person_category_id=source.person_category_id, statistics_split=statistics_split,
         statistics={"options": options, "rare_threshold": RARE_THRESHOLD, "splits": statistics})

@@ -11,6 +11,9 @@ eat_instr); an agent-only action (stand, walk, run, smile) is one verb named aft
 action, without target. A positive whose role object id is 0 has no target (-1).
 Instances of an image: every annotated person plus every referenced role object,
 in COCO annotation id order; boxes [x, y, w, h] -> [x, y, x + w, y + h].
+
+Besides train, val and test, the split ``trainval`` (train then val, as the paper trains on)
+is written with shards of its own; the manifest's L_v and HOI counts come from it.
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ from calipso_tf.fields import get_list
 from data_prep.source import DataError, DatasetSource, FileNames, Issues, SplitSource, data_errors, load_json
 
 SPLITS = ("train", "val", "test")
+TRAIN_SPLIT = "trainval"  # the split trained on: the records of TRAIN_PARTS in order
+TRAIN_PARTS = ("train", "val")
 INSTANCES = "instances_vcoco_all_2014.json"
 COCO_IMAGE_FOLDERS = ("train2014", "val2014")
 
@@ -110,8 +115,19 @@ def _read_split(root: str, split: str, actions: list[dict], verbs, images: dict[
                        instances=os.path.join(root, INSTANCES), image_ids=ids_path)
 
 
+def _union(name: str, parts: list[SplitSource], strict: bool) -> SplitSource:
+    """One split of the records of parts, in order. Their warnings are logged with the parts; the skip
+    counts carry over. No evaluation files: no vcoco_<name>.json or image-id list exists for it."""
+    issues = Issues(strict)
+    for part in parts:
+        issues.skipped.update(part.issues.skipped)
+    return SplitSource(name, " + ".join(part.source for part in parts), [r for part in parts for r in part.records],
+                       parts[0].image_dirs, issues, instances=parts[0].instances)
+
+
 def read_vcoco(root: str, images_dir: str, strict: bool) -> DatasetSource:
-    """The v-coco ``data`` folder (or the repository above it) -> DatasetSource with splits train, val, test.
+    """The v-coco ``data`` folder (or the repository above it) -> DatasetSource with splits train, val, test
+    and trainval.
 
     Images are looked up in images_dir, then images_dir/train2014 and images_dir/val2014.
     """
@@ -129,4 +145,5 @@ def read_vcoco(root: str, images_dir: str, strict: bool) -> DatasetSource:
     image_dirs = [images_dir] + [os.path.join(images_dir, folder) for folder in COCO_IMAGE_FOLDERS]
     splits = [_read_split(root, split, actions[split], verbs, images, annotations, image_dirs, strict)
               for split in SPLITS]
+    splits.append(_union(TRAIN_SPLIT, [s for s in splits if s.name in TRAIN_PARTS], strict))
     return DatasetSource("vcoco", [Category(i + 1, name) for i, (name, _, _) in enumerate(verbs)], objects, splits)

@@ -2,7 +2,8 @@
 
 It is the one place later stages read class lists and training statistics from:
 verb and object names, shard files per split, and for each verb the set L_v of object
-categories that occur as its target in the training split (used by gamma_push).
+categories that occur as its target in the split trained on (used by gamma_push), and per split
+the largest record (boxes, triplets) the input pipeline pads to.
 """
 
 from __future__ import annotations
@@ -36,6 +37,10 @@ class Split:
     split's image-id list (empty for other datasets). In manifest.json these paths are
     relative to the manifest's folder (a moved dataset folder keeps working); ``load``
     makes them absolute. Manifests of earlier versions hold absolute paths, read as they are.
+
+    max_boxes / max_triplets: the most boxes / triplets one record of the split holds after
+    cleaning, and max_boxes_record / max_triplets_record the file name of the first record
+    holding them; None in manifests of earlier versions (not recorded).
     """
 
     shards: list[str]
@@ -43,6 +48,10 @@ class Split:
     annotations: str = ""
     instances: str = ""
     image_ids: str = ""
+    max_boxes: int | None = None
+    max_boxes_record: str = ""
+    max_triplets: int | None = None
+    max_triplets_record: str = ""
 
 
 @dataclasses.dataclass
@@ -65,6 +74,7 @@ class Manifest:
     rare_hois: list[str] = dataclasses.field(default_factory=list)
     non_rare_hois: list[str] = dataclasses.field(default_factory=list)
     person_category_id: int = PERSON_CATEGORY_ID
+    statistics_split: str = "train"
     statistics: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     @property

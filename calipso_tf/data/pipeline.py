@@ -2,7 +2,9 @@
 
 Images are resized keeping their aspect ratio to fit the model input (H, W) and padded
 bottom/right with zeros; boxes are scaled by the same factor. Batches are padded to
-fixed shapes (ragged batches break MirroredStrategy).
+fixed shapes (ragged batches break MirroredStrategy): per split, to the largest record the
+manifest records, or to data.max_boxes / data.max_triplets where they are set (> 0), which
+must hold that record (``PadSizes``, checked before the split's first batch).
 
 A damaged shard fails reading with TFRecordDataset's DataLossError, which names no file;
 ``naming_damaged_shards`` re-raises it naming the shard. It finds the shard by reading the
@@ -12,6 +14,9 @@ split once more after the error, so the pipeline itself (order, speed) is untouc
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import logging
+import os
 import re
 from typing import Iterator
 
@@ -23,6 +28,8 @@ from calipso_tf.config import Config
 from calipso_tf.data import manifest as manifest_lib
 from calipso_tf.data import records
 from calipso_tf.ops.preprocessing import resize_to_fit
+
+log = logging.getLogger(__name__)
 
 AUTOTUNE = tf.data.AUTOTUNE
 DAMAGE = re.compile(r"(corrupted|truncated) record at \d+")  # TFRecord reader messages, the number a byte offset
@@ -101,6 +108,36 @@ def pad_example(example: dict, image_size: tuple[int, int], max_boxes: int, max_
     return out
 
 
+@dataclasses.dataclass(frozen=True)
+class PadSizes:
+    """The number of boxes and of triplets every example of one split is padded to."""
+
+    boxes: int
+    triplets: int
+
+
+def _pad_size(configured: int, recorded: int | None, record: str, field: str, split: str, manifest: str) -> int:
+    """data.<field> when set (> 0) and at least the split's recorded largest count, else that count (at least 1).
+
+    Raises ValueError naming the record when the configured size cannot hold it, or when the size is
+    to come from the data (0) and the manifest (of an earlier version) records none.
+    """
+    noun = field.removeprefix("max_")
+    if recorded is None:
+        if not configured:
+            raise ValueError(f"data.{field}=0 takes the split's size from the manifest, but {manifest} records none "
+                             f"for split {split!r} (written by an earlier data_prep): convert the dataset again, or "
+                             f"set data.{field} to a positive value")
+        log.info("%s records no %s for split %r (earlier data_prep): padding to data.%s=%d", manifest, field, split,
+                 field, configured)
+        return configured
+    if configured and configured < recorded:
+        raise ValueError(f"data.{field}={configured} but split {split!r} holds {recorded} {noun} in {record} "
+                         f"({manifest}): raise data.{field} to at least {recorded} or set it to 0 to take the "
+                         "data's size")
+    return configured or max(recorded, 1)
+
+
 class InputPipeline:
     """Builds training and evaluation datasets from a converted dataset directory."""
 
@@ -147,17 +184,28 @@ class InputPipeline:
                            deterministic=True)
         return ds.map(records.parse, num_parallel_calls=AUTOTUNE)
 
-    def _prepare(self, example: dict, flip_seed: int | None = None) -> dict:
+    def pad_sizes(self, split: str) -> PadSizes:
+        """What the examples of split are padded to (module docstring); ValueError naming the record when
+        data.max_boxes or data.max_triplets is set below the split's largest record."""
+        self.manifest.shard_paths(split, self.data_dir)  # KeyError naming the manifest for an unknown split
+        recorded = self.manifest.splits[split]
+        path = os.path.join(self.data_dir, manifest_lib.MANIFEST_NAME)
         data = self.config.data
+        return PadSizes(
+            _pad_size(data.max_boxes, recorded.max_boxes, recorded.max_boxes_record, "max_boxes", split, path),
+            _pad_size(data.max_triplets, recorded.max_triplets, recorded.max_triplets_record, "max_triplets", split,
+                      path))
+
+    def _prepare(self, example: dict, pad: PadSizes, flip_seed: int | None = None) -> dict:
         example = decode_and_resize(example, self.image_size)
-        if flip_seed is not None and data.horizontal_flip:
+        if flip_seed is not None and self.config.data.horizontal_flip:
             example = horizontal_flip(example, flip_seed)
-        return pad_example(example, self.image_size, data.max_boxes, data.max_triplets)
+        return pad_example(example, self.image_size, pad.boxes, pad.triplets)
 
     def encode(self, example: dict) -> tuple[tf.Tensor, dict]:
         """Padded example -> (image, targets) as the model's train_step expects."""
         loss = self.config.loss
-        box_valid = tf.range(self.config.data.max_boxes) < example["num_boxes"]
+        box_valid = tf.range(example["boxes"].shape[0]) < example["num_boxes"]
         targets = target_lib.encode_targets(
             self.anchors, example["boxes"], box_valid, example["category_ids"], example["triplets"],
             self.config.model.num_verbs, self.verb_target_table, loss.match_iou, loss.force_match_best_anchor)
@@ -171,20 +219,26 @@ class InputPipeline:
         same seed gives the same batches, element for element.
         """
         seed = self.config.train.seed if seed is None else seed
+        pad = self.pad_sizes(self.config.data.train_split)
+        if self.manifest.statistics_split != self.config.data.train_split:
+            log.warning("%s: L_v (verb_target_categories) was counted on split %r, but data.train_split=%r",
+                        self.data_dir, self.manifest.statistics_split, self.config.data.train_split)
         ds = self._records(self.config.data.train_split, seed, input_context)
         if self.config.data.cache:
             ds = ds.cache()
         if repeat:
             ds = ds.repeat()
         ds = ds.shuffle(self.config.data.shuffle_buffer, seed=seed)
-        ds = ds.map(lambda e: self.encode(self._prepare(e, seed)), num_parallel_calls=AUTOTUNE)
+        ds = ds.map(lambda e: self.encode(self._prepare(e, pad, seed)), num_parallel_calls=AUTOTUNE)
         return ds.batch(batch_size, drop_remainder=True).prefetch(AUTOTUNE)
 
     def eval_dataset(self, batch_size: int, split: str | None = None) -> tf.data.Dataset:
         """Ordered batches of padded examples (image, scale, boxes in the input frame,
         category_ids, num_boxes, triplets, image_id, filename, height, width)."""
-        ds = self._records(split or self.config.data.eval_split, None, None)
-        ds = ds.map(self._prepare, num_parallel_calls=AUTOTUNE)
+        split = split or self.config.data.eval_split
+        pad = self.pad_sizes(split)
+        ds = self._records(split, None, None)
+        ds = ds.map(lambda e: self._prepare(e, pad), num_parallel_calls=AUTOTUNE)
         ds = ds.map(lambda e: {k: v for k, v in e.items() if k != "encoded"})
         return ds.batch(batch_size).prefetch(AUTOTUNE)
 

@@ -42,7 +42,8 @@ def test_vcoco_layout(vcoco):
     data = vcoco / "v-coco" / "data"
     assert manifest.splits["test"] == manifest_lib.Split(
         ["test-00000-of-00001.tfrecord"], 1, str(data / "vcoco" / "vcoco_test.json"),
-        str(data / "instances_vcoco_all_2014.json"), str(data / "splits" / "vcoco_test.ids"))
+        str(data / "instances_vcoco_all_2014.json"), str(data / "splits" / "vcoco_test.ids"),
+        max_boxes=1, max_boxes_record=IMAGES[33][0], max_triplets=2, max_triplets_record=IMAGES[33][0])
     assert manifest.statistics["options"]["merge_iou"] == 0.0  # distinct COCO instances are never merged
     assert manifest.statistics["splits"]["train"] == {"records_read": 1, "records_written": 1, "skipped": {},
                                                       "counts": {}}

@@ -12,6 +12,10 @@ from calipso_tf.modeling.interaction_head import InteractionHead
 from calipso_tf.modeling.losses import calipso_losses
 
 LOSS_TERMS = ("total", "verb", "target", "embedding")
+# The Keras logs / history key of the anchor-slot overflow: assigned anchors that did not fit into
+# loss.max_assigned_anchors slots (the loss ignores them), summed over images and steps. A count tracked
+# next to the loss terms but not one of them: outside "total" and the non-finite policy.
+OVERFLOW_KEY = "anchor_overflow"
 
 
 def loss_log_key(term: str) -> str:
@@ -67,6 +71,7 @@ class CalipsoModel(keras.Model):
             self.freeze_batch_norm()
         self.trackers = {name: keras.metrics.Mean(name=loss_log_key(name))
                          for name in LOSS_TERMS}
+        self.overflow_tracker = keras.metrics.Sum(name=OVERFLOW_KEY)
 
     def freeze_batch_norm(self) -> int:
         """Puts every BatchNormalization layer in inference mode and out of the trainable
@@ -96,7 +101,7 @@ class CalipsoModel(keras.Model):
 
     @property
     def metrics(self):
-        return list(self.trackers.values())
+        return [*self.trackers.values(), self.overflow_tracker]
 
     def compute_losses(self, images, targets, training):
         """Forward pass + per-image loss terms (B,)."""
@@ -113,7 +118,8 @@ class CalipsoModel(keras.Model):
         """One optimiser step on this replica's share (B_local) of the global batch.
 
         Forward, loss / global batch, gradients, then ``apply_gradients`` (which sums the
-        gradients over replicas under a strategy). Returns the per-image terms (B_local,).
+        gradients over replicas under a strategy). Returns the per-image terms (B_local,), the
+        loss terms and "dropped_anchors" (the anchor-slot overflow).
         Shared by ``train_step`` (model.fit) and the custom loop (``strategy.run``).
         """
         images, targets = data
@@ -134,9 +140,12 @@ class CalipsoModel(keras.Model):
         return self._update_trackers(self.compute_losses(images, targets, training=False))
 
     def _update_trackers(self, terms):
+        """Loss trackers: mean per image; overflow tracker: dropped anchors summed over the images and
+        the steps since the last reset (a Keras epoch). -> logs {key: scalar}."""
         for name, tracker in self.trackers.items():
             tracker.update_state(terms[name])
-        return {t.name: t.result() for t in self.trackers.values()}
+        self.overflow_tracker.update_state(terms["dropped_anchors"])
+        return {t.name: t.result() for t in self.metrics}
 
     def get_config(self):
         return {**super().get_config(), "model_config": config_lib.to_dict(self.model_config),

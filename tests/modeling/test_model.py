@@ -2,13 +2,16 @@
 
 import json
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from calipso_tf.ops.anchors import num_anchors
+from calipso_tf.config import LossConfig
+from calipso_tf.ops.anchors import generate_anchors, num_anchors
 from calipso_tf.modeling.interaction_head import InteractionHead
-from calipso_tf.modeling.calipso_model import CalipsoModel, build_model
+from calipso_tf.modeling.calipso_model import OVERFLOW_KEY, CalipsoModel, build_model
+from calipso_tf.ops.target_encoding import encode_targets, verb_target_lookup
 
 from harness import tiny_config
 
@@ -173,3 +176,49 @@ def test_freeze_batch_norm_fixes_statistics_and_removes_bn_from_training():
     frozen(images, training=True)
     for before, v in zip(moving, frozen.non_trainable_variables):
         np.testing.assert_array_equal(before, v.numpy())
+
+
+def overflow_batch(config):
+    """Two 64x64 images with boxes on P3/P4 anchors (3 boxes, then 1) and their targets."""
+    size = config.model.image_size
+    anchors = generate_anchors(size, config.model.anchors)
+    per_image = [
+        ([[0, 0, 32, 64], [8, 8, 24, 24], [40, 40, 56, 56]], [1, 47, 37], [[0, 1, 0], [0, 2, 1]]),
+        ([[16, 16, 48, 48]], [1], [[0, -1, 2]]),
+    ]
+    encoded = []
+    for box_list, categories, triplets in per_image:
+        boxes = np.zeros((4, 4), np.float32)
+        boxes[:len(box_list)] = box_list
+        cats = np.full((4,), -1, np.int32)
+        cats[:len(categories)] = categories
+        trip = np.full((4, 3), -1, np.int32)
+        trip[:len(triplets)] = triplets
+        encoded.append(encode_targets(tf.constant(anchors), tf.constant(boxes), tf.range(4) < len(box_list),
+                                      tf.constant(cats), tf.constant(trip), config.model.num_verbs,
+                                      verb_target_lookup([[47, 37], [37], []])))
+    targets = {k: tf.stack([e[k] for e in encoded]) for k in encoded[0]}
+    images = tf.constant(np.random.default_rng(0).uniform(0, 255, (2, *size, 3)), tf.float32)
+    return images, targets
+
+
+@pytest.mark.parametrize("max_assigned", [2, 1024])
+def test_anchor_overflow_is_returned_and_tracked_by_fit(max_assigned):
+    """The anchors that do not fit into loss.max_assigned_anchors slots, counted here from the targets,
+    are what replica_step returns per image and what model.fit's history sums over its steps."""
+    config = tiny_config()
+    images, targets = overflow_batch(config)
+    assigned = np.sum(targets["anchor_box"].numpy() >= 0, axis=1)
+    want = np.maximum(assigned - max_assigned, 0)
+    if max_assigned == 2:
+        assert np.all(want > 0) and want[0] != want[1]  # the scene overflows, differently per image
+    else:
+        assert np.all(want == 0)
+    model = CalipsoModel(config.model, LossConfig(max_assigned_anchors=max_assigned)).initialize()
+    model.compile(optimizer=keras.optimizers.SGD(0.0))
+    model.optimizer.build(model.trainable_variables)
+    terms = model.replica_step((images, targets))
+    np.testing.assert_array_equal(terms["dropped_anchors"].numpy(), want)
+    history = model.fit(tf.data.Dataset.from_tensors((images, targets)).repeat(3), epochs=1, verbose=0).history
+    assert history[OVERFLOW_KEY] == [3 * want.sum()]
+    assert np.isfinite(history["loss"][0])

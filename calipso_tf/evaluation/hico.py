@@ -20,6 +20,7 @@ so it silently drops them; we do not reproduce that bug.)
 from __future__ import annotations
 
 import dataclasses
+import logging
 
 import numpy as np
 
@@ -28,6 +29,8 @@ from calipso_tf.evaluation.ap import eleven_point_ap, first_match_tp, precision_
 from calipso_tf.evaluation.iou import hico_iou
 from calipso_tf.fields import get_field, get_list, integer_columns, numeric_table, require_list
 from calipso_tf.fileio import load_json
+
+log = logging.getLogger("calipso_tf")
 
 NO_OBJECT = 0  # object class of a verb without a target (object_id == -1)
 IOU_THRESHOLD = 0.5
@@ -57,7 +60,8 @@ class HicoMetrics:
     """mAPs and mean max recall in percent; per-category values as fractions.
 
     ``curves`` maps (object class, verb) to the (recall, precision) arrays of the Default
-    setting, for plotting (``report.metrics_dict`` leaves them out).
+    setting, for plotting (``report.metrics_dict`` leaves them out). ``images_without_predictions``:
+    test images the predictions have no entry for (scored as images where nothing was detected).
     """
 
     mAP_full: float
@@ -69,6 +73,7 @@ class HicoMetrics:
     mean_max_recall: float
     per_category: list[dict]
     curves: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = dataclasses.field(repr=False)
+    images_without_predictions: int = 0
 
 
 def _parse_boxes(rows: list, where: str) -> tuple[np.ndarray, np.ndarray]:
@@ -232,6 +237,10 @@ def evaluate_hico(ground_truth: list, training: list, predictions: list, max_per
     gt_images = _parse_file(ground_truth, sources[0], scored=False)
     train_images = _parse_file(training, sources[1], scored=False)
     paired = _pair_predictions(gt_images, _parse_file(predictions, sources[2], scored=True), sources)
+    missing = sum(pred is None for pred in paired)
+    if missing:
+        log.warning("%s: no entry for %d of the %d images of %s; they count as images where nothing was detected",
+                    sources[2], missing, len(gt_images), sources[0])
 
     gt_keys = np.concatenate([np.zeros((0, 2), np.int64)] + [img.category_keys() for img in gt_images])
     if not len(gt_keys):
@@ -257,7 +266,7 @@ def evaluate_hico(ground_truth: list, training: list, predictions: list, max_per
         mAP_full=_mean_percent(ap), mAP_rare=_mean_percent(ap[rare]), mAP_non_rare=_mean_percent(ap[~rare]),
         mAP_full_known_object=_mean_percent(ap_known), mAP_rare_known_object=_mean_percent(ap_known[rare]),
         mAP_non_rare_known_object=_mean_percent(ap_known[~rare]), mean_max_recall=_mean_percent(max_recall),
-        per_category=per_category, curves=dict(zip(keys, curves)))
+        per_category=per_category, curves=dict(zip(keys, curves)), images_without_predictions=missing)
 
 
 def evaluate_hico_files(annotations_path: str, train_annotations_path: str, predictions_path: str,

@@ -247,3 +247,21 @@ def test_score_hico_writes_metrics_json_and_plots(tmp_path, capsys):
     assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == ["hico_ap.png", "hico_pr_best.png",
                                                                       "hico_pr_worst.png"]
     assert "Known Object" in capsys.readouterr().out
+
+
+def test_predictions_covering_part_of_the_test_images_warn_with_the_count(caplog):
+    """Two test images, predictions for one: a warning with the count, the count in the metrics, and the
+    image without an entry scored as one where nothing was detected (AP 1/2 of the recall it could reach)."""
+    gt = [gt_image("a.jpg", [(P, PERSON), (CUP_BOX, CUP)], [(0, 1, HOLD)]),
+          gt_image("b.jpg", [(P, PERSON), (CUP_BOX, CUP)], [(0, 1, HOLD)])]
+    preds = [pred_image("a.jpg", [(P, PERSON), (CUP_BOX, CUP)], [(0, 1, HOLD, 0.9)])]
+    with caplog.at_level("WARNING", logger="calipso_tf"):
+        metrics = evaluate(gt, preds, sources=("test.json", "train.json", "preds.json"))
+    assert metrics.images_without_predictions == 1
+    assert category(metrics, CUP, HOLD)["max_recall"] == 0.5
+    assert [r.getMessage() for r in caplog.records] == [
+        "preds.json: no entry for 1 of the 2 images of test.json; they count as images where nothing was detected"]
+    with caplog.at_level("WARNING", logger="calipso_tf"):
+        caplog.clear()
+        assert evaluate(gt, preds + [pred_image("b.jpg", [], [])]).images_without_predictions == 0
+    assert not caplog.records

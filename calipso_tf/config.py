@@ -318,6 +318,7 @@ def apply_overrides(config: Config, overrides: list[str]) -> Config:
     """Applies ``section.field=value`` strings; values are parsed as YAML scalars, except that a
     string field keeps the text as given (``data.data_dir=2024`` is the folder "2024")."""
     data = to_dict(config)
+    checked = None
     for item in overrides:
         if "=" not in item:
             raise ValueError(f"override {item!r}: expected section.field=value")
@@ -332,8 +333,8 @@ def apply_overrides(config: Config, overrides: list[str]) -> Config:
             raise ValueError(f"override {item!r}: unknown field {leaf!r}; known: {sorted(node)}")
         value = yaml.safe_load(raw)
         node[leaf] = raw if isinstance(node[leaf], str) and not isinstance(value, str) else value
-        from_dict(Config, data, where=f"override {item!r}")  # names the override that makes a value bad
-    return from_dict(Config, data)
+        checked = from_dict(Config, data, where=f"override {item!r}")  # names the override that makes a value bad
+    return checked if checked is not None else from_dict(Config, data)
 
 
 def load_config(path: str | None = None, overrides: list[str] | None = None) -> Config:

@@ -11,7 +11,7 @@ import dataclasses
 import json
 import os
 
-from calipso_tf.config import Config, DataConfig, ModelConfig, TrainConfig, to_dict
+from calipso_tf.config import Config, DataConfig, ModelConfig, TrainConfig, flatten
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -42,11 +42,5 @@ def tiny_training_config(data_dir: str, **train) -> Config:
 
 def config_overrides(config: Config) -> list[str]:
     """The ``section.field=value`` strings (JSON values) that turn the default Config into ``config``."""
-    def flat(node: dict, prefix: str = "") -> dict:
-        items = {}
-        for key, value in node.items():
-            items.update(flat(value, f"{prefix}{key}.") if isinstance(value, dict) else {prefix + key: value})
-        return items
-
-    defaults = flat(to_dict(Config()))
-    return [f"{key}={json.dumps(value)}" for key, value in flat(to_dict(config)).items() if value != defaults[key]]
+    defaults = flatten(Config())
+    return [f"{key}={json.dumps(value)}" for key, value in flatten(config).items() if value != defaults[key]]

@@ -18,6 +18,7 @@ from calipso_tf.config import Config
 log = logging.getLogger("calipso_tf")
 
 CONFIG_NAME = "config.yaml"
+CHECKPOINTS = "checkpoints"  # the folder of a model dir holding ckpt-N
 
 
 class Checkpointer:
@@ -105,7 +106,7 @@ def weights_checksum(variables) -> str:
 def resolve(checkpoint: str) -> tuple[str, str]:
     """A model dir, its checkpoints/ folder or a checkpoint prefix -> (model_dir, prefix)."""
     if os.path.isdir(checkpoint):
-        folder = os.path.join(checkpoint, "checkpoints") if os.path.isdir(os.path.join(checkpoint, "checkpoints")) \
+        folder = os.path.join(checkpoint, CHECKPOINTS) if os.path.isdir(os.path.join(checkpoint, CHECKPOINTS)) \
             else checkpoint
         prefix = tf.train.latest_checkpoint(folder)
         if prefix is None:
@@ -115,7 +116,7 @@ def resolve(checkpoint: str) -> tuple[str, str]:
             raise FileNotFoundError(f"{checkpoint}: no such checkpoint ({checkpoint}.index missing)")
         prefix = checkpoint
     folder = os.path.dirname(prefix)
-    model_dir = os.path.dirname(folder) if os.path.basename(folder) == "checkpoints" else folder
+    model_dir = os.path.dirname(folder) if os.path.basename(folder) == CHECKPOINTS else folder
     return model_dir, prefix
 
 

@@ -20,7 +20,7 @@ from calipso_tf.config import Config
 from calipso_tf.data.pipeline import InputPipeline
 from calipso_tf.modeling.calipso_model import build_model
 from calipso_tf.training import custom_loop, distribute, fit_loop, input_stream, optimization, run_dir
-from calipso_tf.training.checkpoints import Checkpointer, weights_checksum
+from calipso_tf.training.checkpoints import CHECKPOINTS, Checkpointer, weights_checksum
 from calipso_tf.training.summaries import ScalarLog
 
 log = logging.getLogger("calipso_tf")
@@ -130,7 +130,7 @@ def _build_model_and_checkpointer(config: Config, strategy: tf.distribute.Strate
         optimizer = optimization.build_optimizer(config.train, config.train.batch_size, mixed_precision)
         model.compile(optimizer=optimizer, jit_compile=jit_compile)
         model.optimizer.build(model.trainable_variables)
-        folder = os.path.join(model_dir, run_dir.CHECKPOINTS)
+        folder = os.path.join(model_dir, CHECKPOINTS)
         checkpointer = Checkpointer(model, folder, config.train.keep_checkpoints, config.train.checkpoint_every,
                                     distribute.WorkerDir(folder, chief))
         checkpointer.restore()

@@ -11,11 +11,10 @@ import os
 
 from calipso_tf import config as config_lib
 from calipso_tf.config import Config
-from calipso_tf.training.checkpoints import CONFIG_NAME
+from calipso_tf.training.checkpoints import CHECKPOINTS, CONFIG_NAME
 
 log = logging.getLogger("calipso_tf")
 
-CHECKPOINTS = "checkpoints"
 TENSORBOARD = "tensorboard"
 
 # Fields a resumed run may change (docs/TRAINING.md, "Resume semantics"): how far it trains and

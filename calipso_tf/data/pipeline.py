@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import logging
 import os
 import re
@@ -152,6 +153,7 @@ class InputPipeline:
         self.image_size = tuple(config.model.image_size)
         self.anchors = tf.constant(anchor_lib.generate_anchors(self.image_size, config.model.anchors))
         self.verb_target_table = target_lib.verb_target_lookup(self.manifest.verb_target_categories)
+        self._pad_sizes: dict[str, PadSizes] = {}
 
     @contextlib.contextmanager
     def naming_damaged_shards(self, split: str):
@@ -186,15 +188,26 @@ class InputPipeline:
 
     def pad_sizes(self, split: str) -> PadSizes:
         """What the examples of split are padded to (module docstring); ValueError naming the record when
-        data.max_boxes or data.max_triplets is set below the split's largest record."""
+        data.max_boxes or data.max_triplets is set below the split's largest record. Computed once per split."""
+        if split in self._pad_sizes:
+            return self._pad_sizes[split]
         self.manifest.shard_paths(split, self.data_dir)  # KeyError naming the manifest for an unknown split
         recorded = self.manifest.splits[split]
         path = os.path.join(self.data_dir, manifest_lib.MANIFEST_NAME)
         data = self.config.data
-        return PadSizes(
+        self._pad_sizes[split] = PadSizes(
             _pad_size(data.max_boxes, recorded.max_boxes, recorded.max_boxes_record, "max_boxes", split, path),
             _pad_size(data.max_triplets, recorded.max_triplets, recorded.max_triplets_record, "max_triplets", split,
                       path))
+        return self._pad_sizes[split]
+
+    @functools.cached_property
+    def _train_pad_sizes(self) -> PadSizes:
+        """pad_sizes of data.train_split, warning (once, not per data epoch) when L_v was counted on another split."""
+        if self.manifest.statistics_split != self.config.data.train_split:
+            log.warning("%s: L_v (verb_target_categories) was counted on split %r, but data.train_split=%r",
+                        self.data_dir, self.manifest.statistics_split, self.config.data.train_split)
+        return self.pad_sizes(self.config.data.train_split)
 
     def _prepare(self, example: dict, pad: PadSizes, flip_seed: int | None = None) -> dict:
         example = decode_and_resize(example, self.image_size)
@@ -219,10 +232,7 @@ class InputPipeline:
         same seed gives the same batches, element for element.
         """
         seed = self.config.train.seed if seed is None else seed
-        pad = self.pad_sizes(self.config.data.train_split)
-        if self.manifest.statistics_split != self.config.data.train_split:
-            log.warning("%s: L_v (verb_target_categories) was counted on split %r, but data.train_split=%r",
-                        self.data_dir, self.manifest.statistics_split, self.config.data.train_split)
+        pad = self._train_pad_sizes
         ds = self._records(self.config.data.train_split, seed, input_context)
         if self.config.data.cache:
             ds = ds.cache()

@@ -8,4 +8,4 @@ if [ ! -x .venv/bin/python ]; then
 fi
 . .venv/bin/activate
 python -m pip install --quiet --upgrade pip
-python -m pip install --quiet -e ".[test,serving]"
+python -m pip install --quiet -e ".[test,serving,keras_hub]"

@@ -45,7 +45,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="boxes leaving the image by at most this many px are clipped, further out is an "
                              "error (default %(default)s)")
     parser.add_argument("--verb-names", metavar="FILE",
-                        help="hico_det JSON layout: JSON list of the 117 verb names in id order (else verb_<id>)")
+                        help="hico_det JSON layout: JSON list of the 117 verb names in id order, overriding "
+                             "the HICO-DET names shipped in calipso_tf/vocabularies")
     parser.add_argument("--force", action="store_true", help="rewrite every shard even if it is up to date")
     generated = f"without --annotations, at {DEFAULT_IMAGE_SIZE[0]}x{DEFAULT_IMAGE_SIZE[1]} px, seed 0"
     parser.add_argument("--synthetic-train", type=int, default=DEFAULTS["synthetic_train"],

@@ -18,11 +18,11 @@ import scipy.io
 from calipso_tf.constants import COCO_CATEGORIES
 from calipso_tf.data.manifest import Category
 from calipso_tf.data.records import HoiRecord
+from calipso_tf.vocabularies.vocabulary import hico_verb_names
 from data_prep.source import (DataError, DatasetSource, FileNames, Issues, SplitSource, image_id_from_filename,
                               load_json)
 
 COCO_OBJECTS = [Category(i, name) for i, name in COCO_CATEGORIES.items()]
-NUM_HICO_VERBS = 117
 # split -> (JSON layout file, image folder, .mat variable)
 SPLITS = {"train": ("trainval_hico.json", "train2015", "bbox_train"),
           "test": ("test_hico.json", "test2015", "bbox_test")}
@@ -69,9 +69,9 @@ def read_json_layout(annotation_dir: str, images_dir: str, verbs: list[Category]
 
 
 def hico_verbs(verb_names_path: str | None) -> list[Category]:
-    """Verb ids 1..117 named from a JSON list of names (index i -> id i + 1), else ``verb_<id>``."""
+    """Verb ids 1..117 named from a JSON list of names (index i -> id i + 1), else HICO-DET's own names."""
     if verb_names_path is None:
-        return [Category(i, f"verb_{i}") for i in range(1, NUM_HICO_VERBS + 1)]
+        return [Category(i, name) for i, name in enumerate(hico_verb_names(), 1)]
     names = load_json(verb_names_path)
     if not (isinstance(names, list) and all(isinstance(n, str) for n in names)):
         raise DataError(f"{verb_names_path}: expected a JSON list of verb names")

@@ -69,10 +69,10 @@ def test_mat_and_json_layouts_give_identical_records(hico):
     ma, mb = manifest_lib.load(str(hico / "a")), manifest_lib.load(str(hico / "b"))
     assert (ma.verbs, ma.objects, ma.verb_target_categories, ma.hoi_train_counts) == \
            (mb.verbs, mb.objects, mb.verb_target_categories, mb.hoi_train_counts)
-    # without a names file the JSON layout has the 117 HICO verb ids, named verb_<id>
+    # without a names file the JSON layout has the 117 HICO verb ids with HICO's names
     assert convert(*common, "--annotations", hico / "json", "--output", hico / "c") == 0
     verbs = manifest_lib.load(str(hico / "c")).verbs
-    assert len(verbs) == 117 and (verbs[0].id, verbs[0].name) == (1, "verb_1")
+    assert len(verbs) == 117 and (verbs[0].id, verbs[0].name) == (1, "adjust")
     np.testing.assert_array_equal(read_split(hico / "c", "train")[0]["triplets"],
                                   read_split(hico / "b", "train")[0]["triplets"])
 

@@ -146,6 +146,9 @@ class TrainConfig(Checked):
     reference_batch_size: int = setting(10, POSITIVE)
     momentum: float = setting(0.9, BELOW_ONE)
     weight_decay: float = setting(1e-4, NON_NEGATIVE)
+    # coupled: L2 on the gradient before momentum (PyTorch SGD, the paper); decoupled: Keras' w -= lr*wd*w
+    weight_decay_mode: str = setting("decoupled", one_of("coupled", "decoupled"))
+    decay_batch_norm_and_bias: bool = setting(False)  # False: BatchNorm gamma/beta and biases are not decayed
     total_steps: int = setting(30000, POSITIVE)
     lr_decay_steps: tuple[int, ...] = setting((25000,), NON_NEGATIVE, whole=INCREASING)
     lr_decay_factor: float = setting(0.1, POSITIVE)
@@ -167,6 +170,10 @@ class InferenceConfig(Checked):
     mapping_iou: float = setting(0.5, IOU)
     max_detections: int = setting(64, POSITIVE)
     detection_score_threshold: float = setting(0.0, FRACTION)
+    # iCAN/TIN pickles: humans / objects below these are dropped; UPT folders: label convention.
+    detection_human_threshold: float = setting(0.8, FRACTION)
+    detection_object_threshold: float = setting(0.3, FRACTION)
+    detection_labels: str = setting("hico80", one_of("hico80", "coco"))
 
 
 @dataclasses.dataclass

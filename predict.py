@@ -4,6 +4,7 @@
       --detections gt --annotations test_hico.json --output outputs/predict
   python predict.py --checkpoint RUN_DIR --images folder/ --detections dets.json --output out/
   python predict.py --checkpoint RUN_DIR --video clip.gif --detections retinanet:retinanet.weights.h5 --output out/
+  python predict.py --checkpoint RUN_DIR --video clip.mp4 --detections dets.json --output out/
 
 Images are named by their path relative to the --images folder they are in, or by their
 base name when given as files; names two images would share take as many parent folders as
@@ -11,13 +12,15 @@ tell them apart (a/x.jpg, b/x.jpg). Detection files and ground truth are looked 
 names (calipso_tf/inference/detectors.py). Per image NAME.EXT, writes NAME.json (the PPDM
 prediction dict, plus "width" and "height"; object_id -1 = no target) and the annotated
 picture NAME.EXT (PNG for other formats) under the same relative path in --output. A video's
-frames are named STEM_000000.jpg ... and written to a STEM/ folder. predictions.json gathers
+frames are named STEM_000000.jpg ... (the keys of a detections file; ground truth rarely exists
+for video). An FFmpeg video (.mp4 .mov .avi .mkv .webm) is decoded frame by frame and written
+as STEM.mp4 (annotated, at the source frame rate) and STEM.jsonl (one prediction dict a line);
+an animated image (GIF, APNG, WebP) gets a STEM/ folder of per-frame JSON and pictures. predictions.json gathers
 every image's dict in the evaluators' list layout; predict_summary.json counts predictions and
 triplets and lists the files skipped as unreadable (each also logged as a warning).
 
-Videos are read with imageio when it is installed (pip install imageio imageio-ffmpeg
-for MP4 and other FFmpeg formats); without it only animated images Pillow reads
-(GIF, animated PNG / WebP) are supported.
+Labels read "verb object score" ("hold cup 0.82", "run (no target) 0.91") at the subject box,
+with a line from the subject's centre to its target's, one colour per subject.
 """
 
 from __future__ import annotations
@@ -31,8 +34,11 @@ from calipso_tf.cli import config_overrides, define_detections_flag, define_mode
 
 FLAGS = flags.FLAGS
 define_model_flags()
-flags.DEFINE_list("images", [], "Image files and/or folders (comma-separated).")
-flags.DEFINE_string("video", None, "A video or animated image, decoded frame by frame.")
+flags.DEFINE_list("images", [], "Image files (.jpg .jpeg .png .bmp .gif .webp) and/or folders of them, walked "
+                  "recursively (comma-separated).")
+flags.DEFINE_string("video", None, "A video file (.mp4 .mov .avi .mkv .webm: annotated STEM.mp4 + STEM.jsonl) or "
+                    "an animated GIF/PNG/WebP (a STEM/ folder of frames), decoded frame by frame.")
+flags.DEFINE_bool("overwrite", False, "Replace an existing annotated video / JSON-lines file.")
 define_detections_flag()
 flags.DEFINE_string("annotations", None, "Ground truth (HICO-DET JSON layout) for --detections gt.")
 flags.DEFINE_float("nms_iou", 0.5, "NMS IoU threshold of the built-in RetinaNet.")
@@ -48,13 +54,19 @@ log = logging.getLogger("calipso_tf")
 def predict_and_write(predictor, folder: str, name: str, files: tuple[str, str], frame) -> dict:
     """Predicts one frame, writes its JSON and annotated picture under folder; returns the prediction dict."""
     from calipso_tf.inference.predictor import write_prediction
-    from calipso_tf.visualization.display import draw_confident_triplets
 
     prediction, triplets = predictor(name, frame)
-    picture = draw_confident_triplets(frame, triplets, predictor.verb_names, FLAGS.min_display_score,
-                                      FLAGS.min_display_size)
-    write_prediction(folder, files, prediction, picture)
+    write_prediction(folder, files, prediction, draw(predictor, frame, prediction, triplets))
     return prediction
+
+
+def draw(predictor, frame, prediction, triplets):
+    """The annotated picture of one frame's prediction."""
+    from calipso_tf.inference.predictor import object_categories
+    from calipso_tf.visualization.display import draw_confident_triplets
+
+    return draw_confident_triplets(frame, triplets, predictor.verb_names, FLAGS.min_display_score,
+                                   FLAGS.min_display_size, object_categories(prediction))
 
 
 def main(argv):
@@ -86,7 +98,14 @@ def main(argv):
             skipped.append({"file": path, "error": str(e)})
             continue
         predictions.append(predict_and_write(predictor, FLAGS.output, name, files[name], frame))
-    if FLAGS.video:
+    if FLAGS.video and media.is_ffmpeg_video(FLAGS.video):
+        try:
+            predictions += predictor_lib.predict_video(
+                predictor, FLAGS.video, FLAGS.output, lambda *args: draw(predictor, *args),
+                lambda frames: tqdm(frames, desc=os.path.basename(FLAGS.video), unit="frame"), FLAGS.overwrite)
+        except ValueError as e:
+            raise app.UsageError(f"--video {e}") from e
+    elif FLAGS.video:
         stem = os.path.splitext(os.path.basename(FLAGS.video))[0]
         try:
             frames = media.read_video(FLAGS.video)

@@ -1,8 +1,8 @@
 """Pictures and videos to run a model on: listing image files, reading RGB pixels and video frames.
 
-Videos are read with imageio when it is installed (pip install imageio imageio-ffmpeg
-for MP4 and other FFmpeg formats); without it only animated images Pillow reads
-(GIF, animated PNG / WebP) are supported.
+FFmpeg videos (VIDEO_EXTENSIONS) are read and written with imageio-ffmpeg's bundled
+ffmpeg, one frame at a time (`open_video`, `write_video`); animated images (GIF, APNG,
+WebP) with `read_video`.
 """
 
 from __future__ import annotations
@@ -14,6 +14,58 @@ from typing import Iterator
 import numpy as np
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
+VIDEO_EXTENSIONS = (".mp4", ".mov", ".avi", ".mkv", ".webm")  # decoded by FFmpeg (imageio-ffmpeg)
+
+
+def is_ffmpeg_video(path: str) -> bool:
+    return path.lower().endswith(VIDEO_EXTENSIONS)
+
+
+def open_video(path: str) -> tuple[float, tuple[int, int], Iterator[np.ndarray]]:
+    """(fps, (width, height), frames) of an FFmpeg video; frames: (H, W, 3) uint8 RGB, decoded one at a time.
+
+    Raises:
+      ValueError: naming the file, when FFmpeg cannot open it.
+    """
+    import imageio_ffmpeg
+
+    reader = imageio_ffmpeg.read_frames(path)
+    try:
+        meta = next(reader)
+    except (OSError, RuntimeError, StopIteration) as e:
+        raise ValueError(f"{path}: not a readable video ({e})") from e
+    width, height = meta["size"]
+
+    def frames() -> Iterator[np.ndarray]:
+        for raw in reader:
+            yield np.frombuffer(raw, np.uint8).reshape(height, width, 3)
+
+    return float(meta["fps"]), (width, height), frames()
+
+
+def write_video(path: str, frames: Iterator[np.ndarray], fps: float) -> int:
+    """Writes (H, W, 3) uint8 RGB frames (all one size) as an H.264 MP4 at fps, atomically
+    (a temp file next to path, renamed when complete); returns the number of frames written."""
+    import imageio_ffmpeg
+
+    os.makedirs(os.path.dirname(os.path.abspath(path)) or ".", exist_ok=True)
+    tmp = f"{path}.tmp-{os.getpid()}.mp4"
+    writer, count = None, 0
+    try:
+        for frame in frames:
+            if writer is None:
+                writer = imageio_ffmpeg.write_frames(tmp, (frame.shape[1], frame.shape[0]), fps=fps,
+                                                     macro_block_size=1, ffmpeg_log_level="error")
+                writer.send(None)
+            writer.send(np.ascontiguousarray(frame, np.uint8))
+            count += 1
+        if writer is not None:
+            writer.close()
+            os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return count
 
 
 def list_images(paths: list[str], exclude: str | None = None) -> list[tuple[str, str]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import json
 import os
 from typing import Any, Sequence
 
@@ -44,7 +45,8 @@ class Predictor:
         inference = self.config.inference
         self.source = detectors.make_source(detections, annotations=annotations,
                                             score_threshold=inference.detection_score_threshold,
-                                            max_detections=inference.max_detections, nms_iou_threshold=nms_iou)
+                                            max_detections=inference.max_detections, nms_iou_threshold=nms_iou,
+                                            **detectors.format_options(inference))
         self.predict = runner.make_predict_fn(model, self.config)
 
     def __call__(self, name: str, frame: np.ndarray) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
@@ -60,6 +62,44 @@ class Predictor:
         prediction = to_hico_predictions(triplets, det.boxes, det.category_ids, name, self.verb_ids, det.scores)
         prediction.update(height=int(frame.shape[0]), width=int(frame.shape[1]))
         return prediction, triplets
+
+
+def object_categories(prediction: dict[str, Any]) -> list[int]:
+    """(D,) COCO category id of each detection of a prediction dict, indexed like the triplets' object_index."""
+    return [int(d["category_id"]) for d in prediction["predictions"]]
+
+
+def predict_video(predictor: "Predictor", path: str, folder: str, draw, progress=lambda frames: frames,
+                  overwrite: bool = False) -> list[dict[str, Any]]:
+    """Runs an FFmpeg video frame by frame (bounded memory): writes folder/STEM.mp4 (annotated, the
+    source fps) and folder/STEM.jsonl (one prediction dict per frame, in order), both atomically.
+
+    Frames are named "STEM_000000.jpg", ... (the detector source's keys). draw(frame, prediction,
+    triplets) -> annotated (H', W', 3) uint8, one size for all frames. Returns the prediction dicts.
+
+    Raises:
+      ValueError: the video cannot be read, or an output exists and overwrite is False.
+    """
+    from calipso_tf.fileio import atomic_write
+    from calipso_tf.inference import media
+
+    stem = os.path.splitext(os.path.basename(path))[0]
+    video_path, lines_path = os.path.join(folder, stem + ".mp4"), os.path.join(folder, stem + ".jsonl")
+    for out in (video_path, lines_path):
+        if os.path.exists(out) and not overwrite:
+            raise ValueError(f"{out} exists; pass --overwrite to replace it")
+    fps, _, frames = media.open_video(path)
+    predictions = []
+
+    def annotated():
+        for i, frame in enumerate(progress(frames)):
+            prediction, triplets = predictor(f"{stem}_{i:06d}.jpg", frame)
+            predictions.append(prediction)
+            yield draw(frame, prediction, triplets)
+
+    media.write_video(video_path, annotated(), fps)
+    atomic_write(lines_path, lambda f: f.writelines(json.dumps(p) + "\n" for p in predictions))
+    return predictions
 
 
 def output_files(names: Sequence[str]) -> dict[str, tuple[str, str]]:

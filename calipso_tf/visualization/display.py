@@ -11,7 +11,8 @@ from calipso_tf.visualization.drawing import draw_triplets
 
 
 def draw_confident_triplets(frame: np.ndarray, triplets: dict, verb_names: Sequence[str],
-                            min_display_score: float = 0.3, min_display_size: int = 512) -> np.ndarray:
+                            min_display_score: float = 0.3, min_display_size: int = 512,
+                            object_categories=None) -> np.ndarray:
     """Draws the triplets scoring >= min_display_score, on the frame enlarged (nearest
     neighbour, aspect kept) so that its long side is at least min_display_size pixels.
 
@@ -19,6 +20,7 @@ def draw_confident_triplets(frame: np.ndarray, triplets: dict, verb_names: Seque
       frame: (H, W, 3) uint8 RGB, the frame the triplet boxes are in.
       triplets: one image of the `TripletDecoder` output (batch axis removed), numpy.
       verb_names: name of each verb index.
+      object_categories: (D,) COCO category id of each detection, naming the targets.
 
     Returns:
       (H', W', 3) uint8 RGB, H' = H and W' = W unless enlarged.
@@ -31,4 +33,4 @@ def draw_confident_triplets(frame: np.ndarray, triplets: dict, verb_names: Seque
         size = (round(frame.shape[1] * factor), round(frame.shape[0] * factor))
         frame = np.asarray(Image.fromarray(np.asarray(frame, np.uint8)).resize(size, Image.NEAREST))
         view["subject_box"], view["object_box"] = view["subject_box"] * factor, view["object_box"] * factor
-    return draw_triplets(frame, view, verb_names)
+    return draw_triplets(frame, view, verb_names, object_categories=object_categories)

@@ -1,9 +1,11 @@
 """Pictures of decoded triplets, drawn as in the paper's Figure 2.
 
-Each (subject, target) pair gets one colour: the subject box is drawn solid, the
-target box dashed, and the verb label sits on a filled background at the subject
-box's top-left corner. Labels of one subject are stacked; a label that would cover
-another subject's label is moved down until it is free.
+Each subject gets one colour: its box is drawn solid, its targets' boxes dashed, and
+a line joins the subject box's centre to each target box's centre (so a target whose
+box coincides with another's is unambiguous). The label ``verb object score`` ("hold
+cup 0.82", "run (no target) 0.91") sits on a filled background at the subject box's
+top-left corner. Labels of one subject are stacked; a label that would cover another
+subject's label is moved down until it is free. Pictures and video frames share this code.
 """
 
 from __future__ import annotations
@@ -20,8 +22,42 @@ PALETTE = ((31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 1
 DASH = (6, 4)  # dashed target box: pixels drawn, pixels skipped
 
 
+NO_TARGET_TEXT = "(no target)"
+
+
+def triplet_label(verb_name: str, object_name: str | None, score: float | None = None) -> str:
+    """The label of one triplet: "hold cup 0.82"; object_name None (no target): "run (no target) 0.91";
+    score None: no score."""
+    text = f"{verb_name} {NO_TARGET_TEXT if object_name is None else object_name}"
+    return text if score is None else f"{text} {score:.2f}"
+
+
+def triplet_labels(triplets: dict[str, Any], verb_names: Sequence[str], object_categories: Sequence[int] | None = None,
+                   show_scores: bool = True) -> list[str]:
+    """`triplet_label` of each of the first num_triplets triplets, in order.
+
+    object_categories: (D,) COCO category id of each detection (indexed by "object_index");
+    None: targets are named "object". Names from constants.COCO_CATEGORIES.
+    """
+    from calipso_tf.constants import COCO_CATEGORIES
+
+    labels = []
+    for i in range(int(np.asarray(triplets["num_triplets"]))):
+        target = int(np.asarray(triplets["object_index"])[i])
+        if target < 0:
+            name = None
+        elif object_categories is None:
+            name = "object"
+        else:
+            category = int(object_categories[target])
+            name = COCO_CATEGORIES.get(category, f"category {category}")
+        score = float(np.asarray(triplets["score"])[i]) if show_scores else None
+        labels.append(triplet_label(verb_names[int(np.asarray(triplets["verb"])[i])], name, score))
+    return labels
+
+
 def draw_triplets(image: np.ndarray, triplets: dict[str, Any], verb_names: Sequence[str],
-                  show_scores: bool = True) -> np.ndarray:
+                  show_scores: bool = True, object_categories: Sequence[int] | None = None) -> np.ndarray:
     """Draws one image's decoded triplets.
 
     Args:
@@ -30,6 +66,8 @@ def draw_triplets(image: np.ndarray, triplets: dict[str, Any], verb_names: Seque
         the frame of ``image``.
       verb_names: name of each verb index.
       show_scores: append the triplet score to each label.
+      object_categories: (D,) COCO category id of each detection, naming the targets in
+        the labels (see `triplet_labels`).
 
     Returns:
       (H, W, 3) uint8 RGB, a new array.
@@ -42,25 +80,30 @@ def draw_triplets(image: np.ndarray, triplets: dict[str, Any], verb_names: Seque
     count = int(np.asarray(triplets["num_triplets"]))
     rows = [{k: np.asarray(triplets[k])[i] for k in ("subject_index", "object_index", "verb", "score",
                                                       "subject_box", "object_box")} for i in range(count)]
-    colours: dict[tuple[int, int], tuple[int, int, int]] = {}
+    for row, text in zip(rows, triplet_labels(triplets, verb_names, object_categories, show_scores)):
+        row["text"] = text
+    colours: dict[int, tuple[int, int, int]] = {}
     for row in rows:
-        colours.setdefault((int(row["subject_index"]), int(row["object_index"])), PALETTE[len(colours) % len(PALETTE)])
-    # Highest-scoring pair last, so that a subject box shared by several pairs shows its colour.
-    for (subject, target), colour in reversed(colours.items()):
-        row = next(r for r in rows if (r["subject_index"], r["object_index"]) == (subject, target))
-        draw.rectangle(_box(row["subject_box"]), outline=colour, width=width)
-        if target >= 0:
-            _dashed_rectangle(draw, _box(row["object_box"]), colour, width)
+        colours.setdefault(int(row["subject_index"]), PALETTE[len(colours) % len(PALETTE)])
+    # Highest-scoring subject last, so that its boxes and lines are on top.
+    for subject, colour in reversed(colours.items()):
+        subject_rows = [r for r in rows if int(r["subject_index"]) == subject]
+        subject_box = _box(subject_rows[0]["subject_box"])
+        targets = {int(r["object_index"]): _box(r["object_box"]) for r in subject_rows if int(r["object_index"]) >= 0}
+        for target_box in targets.values():
+            _dashed_rectangle(draw, target_box, colour, width)
+            draw.line([_centre(subject_box), _centre(target_box)], fill=colour, width=width)
+        draw.rectangle(subject_box, outline=colour, width=width)
     placed: list[tuple[int, int, int, int]] = []
     stack_bottom: dict[int, int] = {}
     for row in sorted(rows, key=lambda r: (int(r["subject_index"]), -float(r["score"]))):
         subject = int(row["subject_index"])
-        text = verb_names[int(row["verb"])] + (f" {float(row['score']):.2f}" if show_scores else "")
+        text = row["text"]
         x1, y1 = _box(row["subject_box"])[:2]
         left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
         w, h = right - left + 2 * width, bottom - top + 2 * width
         rect = _free_slot((x1, stack_bottom.get(subject, y1), x1 + w, stack_bottom.get(subject, y1) + h), placed)
-        colour = colours[(subject, int(row["object_index"]))]
+        colour = colours[subject]
         draw.rectangle(rect, fill=colour)
         draw.text((rect[0] + width - left, rect[1] + width - top), text, font=font, fill=_text_colour(colour))
         placed.append(rect)
@@ -80,6 +123,10 @@ def save_image(path: str, image: np.ndarray) -> None:
 def _box(box: np.ndarray) -> tuple[int, int, int, int]:
     x1, y1, x2, y2 = (int(round(float(v))) for v in box)
     return x1, y1, x2, y2
+
+
+def _centre(box: tuple[int, int, int, int]) -> tuple[int, int]:
+    return (box[0] + box[2]) // 2, (box[1] + box[3]) // 2
 
 
 def _dashed_rectangle(draw: ImageDraw.ImageDraw, box: tuple[int, int, int, int], colour, width: int) -> None:

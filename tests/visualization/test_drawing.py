@@ -44,19 +44,19 @@ def test_draws_solid_subject_dashed_target_and_label():
     assert np.all(out[115:, :] == 0) and np.all(out[:15, :] == 0)
 
 
-def test_one_colour_per_pair_and_stacked_labels():
+def test_one_colour_per_subject_and_stacked_labels():
     image = np.zeros((128, 160, 3), np.uint8)
     rows = [(0, 1, 0, 0.9, SUBJECT, TARGET), (0, -1, 1, 0.8, SUBJECT, None),
             (2, 1, 0, 0.7, [12, 22, 62, 112], TARGET)]  # an almost identical subject: its label must move
     out = drawing.draw_triplets(image, decoded(rows), ["hold", "run"], show_scores=False)
     first, second, third = drawing.PALETTE[:3]
-    # The shared subject box takes the colour of its best pair.
+    # Subject 0 (both its triplets) is drawn in the first colour, subject 2 in the second.
     assert is_colour(out[60:110, SUBJECT[0]], first).all()
-    # Down the labels' column: the two labels of subject 0, then subject 2's label, moved below them.
+    # Down the labels' column: the two labels of subject 0 (one block), then subject 2's label, moved below them.
     column = out[SUBJECT[1]:SUBJECT[1] + 50, SUBJECT[0] + 3]
     sequence = [tuple(int(v) for v in p) for p in column if tuple(p) in (first, second, third)]
     order = [c for i, c in enumerate(sequence) if i == 0 or c != sequence[i - 1]]
-    assert order == [first, second, third]
+    assert order == [first, second]
 
 
 def test_save_image_is_atomic_and_keeps_pixels(tmp_path):

@@ -20,8 +20,6 @@ Output dict:
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import tensorflow as tf
 
@@ -57,19 +55,41 @@ def _scatter_max(shape, indices, valid):
 def verb_components(triplets, num_boxes_padded, num_verbs):
     """Connected components of boxes per verb, linked by triplets with a target.
 
-    Returns (component (V, G) int32, interacting (V, G) f32). Transitive closure by
-    repeated boolean squaring of the (V, G, G) reachability matrix.
+    triplets (K, 3) int32 rows (subject, object or -1, verb); a row links subject and
+    object for its verb when both are >= 0 and differ. Returns component (V, G) int32,
+    the smallest box index of g's class for verb v (g itself for verbs no triplet links),
+    and interacting (V, G) f32, 1 where that class holds >= 2 boxes.
+
+    Only the U verbs of linked triplets are solved: min-label propagation over the
+    triplet edges with pointer jumping, O((K + U G) x iterations), iterations bounded by
+    the component diameter + 1; then the U rows are scattered into the (V, G) outputs.
     """
     g = num_boxes_padded
     subj, obj, verb = triplets[:, 0], triplets[:, 1], triplets[:, 2]
     linked = (subj >= 0) & (obj >= 0) & (subj != obj)
-    edges = tf.stack([verb, subj, obj], axis=1)
-    adjacency = _scatter_max([num_verbs, g, g], edges, linked)
-    reach = tf.minimum(adjacency + tf.transpose(adjacency, [0, 2, 1]) + tf.eye(g)[None], 1.0)
-    for _ in range(max(1, math.ceil(math.log2(max(g, 2))))):
-        reach = tf.minimum(tf.matmul(reach, reach), 1.0)
-    component = tf.argmax(reach > 0.5, axis=2, output_type=tf.int32)
-    interacting = tf.cast(tf.reduce_sum(reach, axis=2) > 1.5, tf.float32)
+    verbs, edge_verb = tf.unique(tf.boolean_mask(verb, linked))  # (U,), (E,) index into verbs
+    u = tf.shape(verbs)[0]
+    # Nodes are flattened (present verb, box) pairs: u * G + box; labels hold box indices.
+    offset = edge_verb * g
+    ends = tf.concat([tf.boolean_mask(subj, linked) + offset, tf.boolean_mask(obj, linked) + offset], 0)
+    other = tf.concat([ends[tf.size(offset):], ends[:tf.size(offset)]], 0)  # the edge's other end
+    rows = tf.repeat(tf.range(u) * g, g)  # (U G,) node -> its row offset
+    start = tf.tile(tf.range(g, dtype=tf.int32), [u])
+
+    def step(labels, _):
+        neighbour = tf.math.unsorted_segment_min(tf.gather(labels, other), ends, u * g)
+        lowered = tf.minimum(labels, neighbour)  # empty segments give int32 max
+        jumped = tf.gather(lowered, rows + lowered)  # a label is a box of the same class
+        return jumped, tf.reduce_any(jumped != labels)
+
+    labels, _ = tf.while_loop(lambda labels, changed: changed, step, (start, tf.constant(True)))
+    sizes = tf.math.unsorted_segment_sum(tf.ones_like(labels), rows + labels, u * g)
+    present_interacting = tf.cast(tf.gather(sizes, rows + labels) >= 2, tf.float32)
+    index = verbs[:, None]
+    component = tf.tensor_scatter_nd_update(tf.tile(tf.range(g, dtype=tf.int32)[None], [num_verbs, 1]), index,
+                                            tf.reshape(labels, [u, g]))
+    interacting = tf.tensor_scatter_nd_update(tf.zeros([num_verbs, g], tf.float32), index,
+                                              tf.reshape(present_interacting, [u, g]))
     return component, interacting
 
 

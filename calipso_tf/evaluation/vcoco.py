@@ -14,6 +14,7 @@ that and stays deterministic for long arrays.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import pickle
 import warnings
 
@@ -27,6 +28,8 @@ from calipso_tf.fileio import load_json
 OVERLAP_THRESHOLD = 0.5
 EXCLUDED_FROM_24 = ("point", "run", "smile", "stand", "walk")  # left out of the paper's 24 categories
 MAX_ROLES = 2  # roles besides the agent
+
+log = logging.getLogger("calipso_tf")
 
 
 @dataclasses.dataclass
@@ -54,7 +57,8 @@ class VcocoMetrics:
     """Means in percent (as the reference prints them); per-entry APs as fractions.
 
     ``curves`` maps "action-role" to the scenario-1 (recall, precision) arrays, for plots
-    (``report.metrics_dict`` leaves them out).
+    (``report.metrics_dict`` leaves them out). ``images_without_predictions``: split images
+    the detections hold no person entry for (scored as images where nothing was detected).
     """
 
     AP_role_scenario1: float
@@ -65,6 +69,7 @@ class VcocoMetrics:
     per_action_role: list[dict]
     per_action_agent: list[dict]
     curves: dict[str, tuple[np.ndarray, np.ndarray]] = dataclasses.field(repr=False)
+    images_without_predictions: int = 0
 
 
 def load_actions(path: str) -> list[dict]:
@@ -303,6 +308,10 @@ def evaluate_vcoco(gt: VcocoGroundTruth, detections: list, source: str = "detect
             for out, value in zip((scores, matched, skip, target), _match_image(gt, i, dets[image_id], role_a, role_r)):
                 out.append(value)
             image.append(np.full(len(skip[-1]), i))
+    missing = len(set(gt.image_ids.tolist()) - dets.keys())
+    if missing:
+        log.warning("%s: no person entry for %d of the %d split images; they count as images where nothing was "
+                    "detected", source, missing, len(gt.image_ids))
     scores, matched = np.concatenate(scores), np.concatenate(matched)
     skip, target, image = np.concatenate(skip), np.concatenate(target), np.concatenate(image)
 
@@ -334,7 +343,7 @@ def evaluate_vcoco(gt: VcocoGroundTruth, detections: list, source: str = "detect
                          for a, r in zip(role_a, role_r)],
         per_action_agent=[{"action": name, "ap": float(agent_ap[a]), "n_pos": int(num_positives[a])}
                           for a, name in enumerate(gt.actions)],
-        curves=curves)
+        curves=curves, images_without_predictions=missing)
 
 
 def evaluate_vcoco_files(vcoco_annotations_path: str, coco_annotations_path: str, split_ids_path: str,

@@ -15,6 +15,7 @@ import numpy as np
 from calipso_tf.config import Config
 from calipso_tf.data.manifest import Manifest
 from calipso_tf.evaluation import scoring
+from calipso_tf.evaluation.report import write_metrics_json
 from calipso_tf.fileio import atomic_write
 from calipso_tf.inference import detectors, hico_output, runner, vcoco_output
 
@@ -45,14 +46,17 @@ def evaluate_hico_model(model, config: Config, manifest: Manifest, split: str, o
         default: the manifest's files of ``split`` and of data.train_split.
 
     Returns:
-      The metrics dict of `scoring.score_hico`.
+      The metrics dict of `scoring.score_hico`, plus "detections_dropped" ({"cap", "boxes",
+      "images"}: what inference.max_detections left out, also logged as a WARNING).
     """
     test_json = annotations or manifest.splits[split].annotations
     train_json = train_annotations or manifest.splits[config.data.train_split].annotations
+    # No cap at load: decode_batch applies inference.max_detections and `dropped` counts it.
     source = detectors.make_source(detections, annotations=test_json,
                                    score_threshold=config.inference.detection_score_threshold,
-                                   max_detections=config.inference.max_detections)
-    predictions = runner.predict_split(model, config, source, split, batch_size)
+                                   **detectors.format_options(config.inference))
+    dropped = runner.DroppedDetections(config.inference.max_detections)
+    predictions = runner.predict_split(model, config, source, split, batch_size, dropped=dropped)
     folder = os.path.dirname(os.path.abspath(output))
     pred_path = os.path.join(folder, "predictions.json")
     atomic_write(pred_path, lambda f: json.dump(predictions, f))
@@ -61,6 +65,7 @@ def evaluate_hico_model(model, config: Config, manifest: Manifest, split: str, o
     metrics = scoring.score_hico(test_json, train_json, pred_path, output, plots_dir=folder if plots else None,
                                  max_per_image=max_per_image, verb_names={v.id: v.name for v in manifest.verbs},
                                  object_names={o.id: o.name for o in manifest.objects})
+    _add_dropped(metrics, dropped, output)
     if shuffled_baseline:
         base_path = os.path.join(folder, "predictions_shuffled_partners.json")
         atomic_write(base_path, lambda f: json.dump(hico_output.shuffle_partners(predictions), f))
@@ -84,7 +89,8 @@ def evaluate_vcoco_model(model, config: Config, manifest: Manifest, split: str, 
         instances file and the split's image-id list; default: the manifest's files of ``split``.
 
     Returns:
-      The metrics dict of `scoring.score_vcoco`.
+      The metrics dict of `scoring.score_vcoco`, plus "detections_dropped" (as HICO-DET).
+      Every (person, verb) keeps its triplet (top_k = D x V), so no agent loses its slots.
 
     Raises:
       MissingInputsError: a ground-truth file is neither given nor in the manifest.
@@ -101,13 +107,23 @@ def evaluate_vcoco_model(model, config: Config, manifest: Manifest, split: str, 
         source = detectors.GroundTruthDetections.from_coco(coco_json, np.loadtxt(ids_path, np.int64, ndmin=1))
     else:
         source = detectors.make_source(detections, score_threshold=config.inference.detection_score_threshold,
-                                       max_detections=config.inference.max_detections)
+                                       **detectors.format_options(config.inference))
     layout = vcoco_output.VcocoLayout.from_file(vcoco_json, [v.name for v in manifest.verbs])
-    images = runner.decode_split(model, config, source, split, batch_size)
+    dropped = runner.DroppedDetections(config.inference.max_detections)
+    images = runner.decode_split(model, config, source, split, batch_size, dropped=dropped,
+                                 top_k=config.inference.max_detections * manifest.num_verbs)
     entries = vcoco_output.to_vcoco_detections(images, layout, manifest.person_category_id)
     folder = os.path.dirname(os.path.abspath(output))
     pred_path = os.path.join(folder, "detections.pkl")
     vcoco_output.write_pickle(pred_path, entries)
     log.info("wrote %d person detections to %s", len(entries), pred_path)
-    return scoring.score_vcoco(vcoco_json, coco_json, ids_path, pred_path, output,
-                               plots_dir=folder if plots else None)
+    metrics = scoring.score_vcoco(vcoco_json, coco_json, ids_path, pred_path, output,
+                                  plots_dir=folder if plots else None)
+    return _add_dropped(metrics, dropped, output)
+
+
+def _add_dropped(metrics: dict, dropped: runner.DroppedDetections, output: str) -> dict:
+    """Adds (and logs) what the detection cap dropped to the metrics dict and its JSON at ``output``."""
+    metrics["detections_dropped"] = dropped.report(output)
+    write_metrics_json(metrics, output)
+    return metrics

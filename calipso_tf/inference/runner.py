@@ -9,6 +9,7 @@ evaluators in calipso_tf.evaluation (calipso_tf.inference.model_evaluation).
 from __future__ import annotations
 
 import dataclasses
+import logging
 from typing import Iterator
 
 import numpy as np
@@ -23,12 +24,17 @@ from calipso_tf.inference.hico_output import to_hico_predictions
 from calipso_tf.inference.triplet_decoder import TripletDecoder
 from calipso_tf.ops import anchors as anchor_lib
 
+log = logging.getLogger("calipso_tf")
 
-def make_predict_fn(model, config: Config):
-    """A tf.function: (images, padded detections, scale) -> decoded triplets (original frame)."""
+
+def make_predict_fn(model, config: Config, top_k: int | None = None):
+    """A tf.function: (images, padded detections, scale) -> decoded triplets (original frame).
+
+    top_k: the most triplets kept per image; default inference.top_k.
+    """
     anchors = tf.constant(anchor_lib.generate_anchors(tuple(config.model.image_size), config.model.anchors))
     inf = config.inference
-    decoder = TripletDecoder(threshold=inf.score_threshold, top_k=inf.top_k, mapping_iou=inf.mapping_iou)
+    decoder = TripletDecoder(threshold=inf.score_threshold, top_k=top_k or inf.top_k, mapping_iou=inf.mapping_iou)
 
     @tf.function(reduce_retracing=True)
     def predict(images, boxes, category_ids, scores, num_detections, scale):
@@ -36,6 +42,28 @@ def make_predict_fn(model, config: Config):
         return decoder(maps, anchors, boxes, category_ids, scores, num_detections, scale)
 
     return predict
+
+
+@dataclasses.dataclass
+class DroppedDetections:
+    """What the fixed cap D = inference.max_detections left out: boxes and the images they came from."""
+
+    cap: int
+    boxes: int = 0
+    images: int = 0
+
+    def add(self, count: int) -> None:
+        """Counts one image of ``count`` detections."""
+        if count > self.cap:
+            self.boxes += count - self.cap
+            self.images += 1
+
+    def report(self, what: str) -> dict:
+        """Logs a WARNING when anything was dropped; returns the metrics.json entry."""
+        if self.boxes:
+            log.warning("%s: %d detections of %d images beyond inference.max_detections=%d were dropped "
+                        "(lowest scores first)", what, self.boxes, self.images, self.cap)
+        return dataclasses.asdict(self)
 
 
 @dataclasses.dataclass
@@ -78,11 +106,15 @@ def decode_batch(predict, images, scales, detections: list[Detections],
 
 
 def decode_split(model, config: Config, source: DetectionSource, split: str | None = None,
-                 batch_size: int = 8, data_dir: str | None = None, progress: bool = True) -> Iterator[DecodedImage]:
-    """Runs the model + decoder over a split's shards, yielding one `DecodedImage` per image in shard order."""
+                 batch_size: int = 8, data_dir: str | None = None, progress: bool = True,
+                 dropped: DroppedDetections | None = None, top_k: int | None = None) -> Iterator[DecodedImage]:
+    """Runs the model + decoder over a split's shards, yielding one `DecodedImage` per image in shard order.
+
+    dropped: counts the detections beyond inference.max_detections; top_k: `make_predict_fn`'s.
+    """
     pipeline = InputPipeline(config, data_dir)
     split = split or config.data.eval_split
-    predict = make_predict_fn(model, config)
+    predict = make_predict_fn(model, config, top_k)
     total = pipeline.manifest.splits[split].num_examples
     with tqdm(total=total, desc=f"evaluate {split}", unit="img", disable=not progress) as bar:
         for batch in pipeline.eval_batches(batch_size, split):
@@ -90,6 +122,9 @@ def decode_split(model, config: Config, source: DetectionSource, split: str | No
             scales = batch["scale"].numpy()
             images = batch["image"].numpy()
             detections = [source(name, image, float(s)) for name, image, s in zip(names, images, scales)]
+            if dropped is not None:
+                for det in detections:
+                    dropped.add(len(det))
             decoded = decode_batch(predict, batch["image"], scales, detections, config.inference.max_detections)
             for name, image_id, (det, triplets) in zip(names, batch["image_id"].numpy(), decoded):
                 yield DecodedImage(name, int(image_id), det, triplets)
@@ -97,9 +132,13 @@ def decode_split(model, config: Config, source: DetectionSource, split: str | No
 
 
 def predict_split(model, config: Config, source: DetectionSource, split: str | None = None,
-                  batch_size: int = 8, data_dir: str | None = None, progress: bool = True) -> list[dict]:
-    """Runs the model over a split's shards; returns one PPDM prediction dict per image."""
+                  batch_size: int = 8, data_dir: str | None = None, progress: bool = True,
+                  dropped: DroppedDetections | None = None) -> list[dict]:
+    """Runs the model over a split's shards; returns one PPDM prediction dict per image.
+
+    dropped: as in `decode_split`.
+    """
     verb_ids = [v.id for v in manifest_lib.load(data_dir or config.data.data_dir).verbs]
     return [to_hico_predictions(image.triplets, image.detections.boxes, image.detections.category_ids,
                                 image.file_name, verb_ids, image.detections.scores)
-            for image in decode_split(model, config, source, split, batch_size, data_dir, progress)]
+            for image in decode_split(model, config, source, split, batch_size, data_dir, progress, dropped)]

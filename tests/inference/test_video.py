@@ -10,7 +10,7 @@ import numpy as np
 from calipso_tf.inference import media
 
 from harness import REPO_ROOT as ROOT
-from test_predict import make_run
+from run_util import make_run
 
 FRAMES, WIDTH, HEIGHT, FPS = 12, 64, 48, 5.0
 

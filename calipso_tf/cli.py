@@ -40,7 +40,8 @@ def define_model_flags() -> None:
 
 def define_detections_flag() -> None:
     """--detections: the spec `calipso_tf.inference.detectors.make_source` reads."""
-    flags.DEFINE_string("detections", "gt", "Boxes the maps are read at: gt, a detections JSON, or retinanet:WEIGHTS.")
+    flags.DEFINE_string("detections", "gt", "Boxes the maps are read at: gt, retinanet:WEIGHTS, a detections JSON, an iCAN/TIN "
+                        ".pkl (human >= 0.8, object >= 0.3) or a folder of UPT per-image JSONs (HICO-80 labels).")
 
 
 def config_overrides(flag_values: flags.FlagValues = flags.FLAGS) -> list[str]:

@@ -43,6 +43,7 @@ import numpy as np
 from calipso_tf.constants import COCO_IDS
 from calipso_tf.fields import get_field, is_number, require_list, require_object
 from calipso_tf.fileio import load_json
+from calipso_tf.inference import detection_formats
 
 
 @dataclasses.dataclass
@@ -207,8 +208,23 @@ class GroundTruthDetections(_TableSource):
 class DetectionsFile(_TableSource):
     """Pre-computed detections from a JSON file (layout in the module docstring)."""
 
-    def __init__(self, path: str, score_threshold: float = 0.0, max_detections: int | None = None):
+    def __init__(self, path: str, score_threshold: float = 0.0, max_detections: int | None = None,
+                 human_threshold: float = 0.8, object_threshold: float = 0.3, labels: str = "hico80"):
+        """A folder: UPT per-image JSONs (``labels``); .pkl/.pickle: iCAN/TIN (``*_threshold``); see
+        `detection_formats`. Else the JSON of the module docstring."""
         super().__init__(path, "detections")
+
+        def add(name, boxes, categories, scores, where):
+            self.add(name, _checked(boxes, categories, scores, where).select(score_threshold, max_detections), where)
+
+        if os.path.isdir(path):
+            detection_formats.read_json_folder(path, add, labels)
+        elif path.endswith((".pkl", ".pickle")):
+            detection_formats.read_ican_pickle(path, add, human_threshold, object_threshold)
+        else:
+            self._read_json(path, add)
+
+    def _read_json(self, path: str, add) -> None:
         data = load_json(path)
         if isinstance(data, dict):
             data = [{"file_name": name, **record} if isinstance(record, dict) else record
@@ -217,9 +233,7 @@ class DetectionsFile(_TableSource):
             where = f"{path}: record {i}"
             name = get_field(require_object(record, where), "file_name", where, str)
             where = f"{where} ({name!r})"
-            det = _checked(*(get_field(record, key, where, list) for key in ("boxes", "category_ids", "scores")),
-                           where)
-            self.add(name, det.select(score_threshold, max_detections), where)
+            add(name, *(get_field(record, key, where, list) for key in ("boxes", "category_ids", "scores")), where)
 
 
 class KerasCVDetector(DetectionSource):
@@ -261,8 +275,11 @@ def build_retinanet(score_threshold: float = 0.05, nms_iou_threshold: float = 0.
 
 
 def make_source(spec: str, annotations: str | None = None, score_threshold: float = 0.0,
-                max_detections: int | None = None, nms_iou_threshold: float = 0.5) -> DetectionSource:
-    """``gt`` (needs annotations), ``retinanet:WEIGHTS`` or a detections JSON path -> a source."""
+                max_detections: int | None = None, nms_iou_threshold: float = 0.5,
+                **format_options) -> DetectionSource:
+    """``gt`` (needs annotations), ``retinanet:WEIGHTS`` or a detections file or folder -> a source.
+
+    format_options: `DetectionsFile`'s human_threshold, object_threshold, labels."""
     if spec == "gt":
         if not annotations:
             raise ValueError("--detections gt needs an annotation file (PPDM/QPIC layout)")
@@ -270,7 +287,14 @@ def make_source(spec: str, annotations: str | None = None, score_threshold: floa
     if spec.startswith("retinanet:"):
         return KerasCVDetector(spec.split(":", 1)[1], score_threshold=score_threshold,
                                nms_iou_threshold=nms_iou_threshold, max_detections=max_detections or 100)
-    return DetectionsFile(spec, score_threshold=score_threshold, max_detections=max_detections)
+    return DetectionsFile(spec, score_threshold=score_threshold, max_detections=max_detections,
+                          **format_options)
+
+
+def format_options(inference: Any) -> dict[str, Any]:
+    """`make_source`'s format_options from an InferenceConfig."""
+    return {"human_threshold": inference.detection_human_threshold,
+            "object_threshold": inference.detection_object_threshold, "labels": inference.detection_labels}
 
 
 def _checked(boxes: Iterable, categories: Iterable, scores: Iterable, where: str,

@@ -11,8 +11,8 @@ import numpy as np
 import tensorflow as tf
 
 from calipso_tf.data import manifest as manifest_lib
-from calipso_tf.fileio import write_json_atomic
-from calipso_tf.inference import detectors, runner
+from calipso_tf.fileio import atomic_write, write_json_atomic
+from calipso_tf.inference import detectors, media, runner
 from calipso_tf.inference.hico_output import to_hico_predictions
 from calipso_tf.ops.preprocessing import fit_to_input
 from calipso_tf.training import checkpoints
@@ -80,9 +80,6 @@ def predict_video(predictor: "Predictor", path: str, folder: str, draw, progress
     Raises:
       ValueError: the video cannot be read, or an output exists and overwrite is False.
     """
-    from calipso_tf.fileio import atomic_write
-    from calipso_tf.inference import media
-
     stem = os.path.splitext(os.path.basename(path))[0]
     video_path, lines_path = os.path.join(folder, stem + ".mp4"), os.path.join(folder, stem + ".jsonl")
     for out in (video_path, lines_path):

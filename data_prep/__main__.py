@@ -22,7 +22,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         description="Convert an HOI dataset into sharded TFRecords and a manifest.json (docs/DATA.md).")
     parser.add_argument("--dataset", required=True, choices=sorted(DEFAULT_MERGE_IOU))
     parser.add_argument("--annotations", help=(
-        "hico_det: anno_bbox.mat, or the folder holding trainval_hico.json and test_hico.json; "
+        "hico_det: anno_bbox.mat, or the folder holding trainval_hico.json and test_hico.json (PPDM/QPIC) "
+        "or instances_train2015.json and instances_test2015.json (UPT/PViC); "
         "vcoco: the v-coco 'data' folder (vcoco/, splits/, instances_vcoco_all_2014.json); "
         "synthetic: the dataset root, generated under OUTPUT/source when omitted"))
     parser.add_argument("--images", help=(
@@ -45,7 +46,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="boxes leaving the image by at most this many px are clipped, further out is an "
                              "error (default %(default)s)")
     parser.add_argument("--verb-names", metavar="FILE",
-                        help="hico_det JSON layout: JSON list of the 117 verb names in id order, overriding "
+                        help="hico_det JSON layouts: JSON list of the 117 verb names in id order, overriding "
                              "the HICO-DET names shipped in calipso_tf/vocabularies")
     parser.add_argument("--force", action="store_true", help="rewrite every shard even if it is up to date")
     generated = f"without --annotations, at {DEFAULT_IMAGE_SIZE[0]}x{DEFAULT_IMAGE_SIZE[1]} px, seed 0"

@@ -50,7 +50,8 @@ class Conversion:
 
 
 def _write_eval_annotations(source: DatasetSource, output: str) -> None:
-    """Writes the .mat content in the JSON layout (annotations/*_hico.json) for the evaluator."""
+    """Writes the .mat or UPT/PViC content in the PPDM/QPIC JSON layout (annotations/*_hico.json) for the
+    evaluator, which reads that layout."""
     for split in source.splits:
         split.annotations = os.path.join(output, "annotations", hico_det.SPLITS[split.name][0])
         fileio.write_json_atomic(split.annotations, hico_det.to_json_layout(split.records))
@@ -68,10 +69,15 @@ def read_source(request: Conversion) -> DatasetSource:
         return reader.read_synthetic(root, request.images, request.strict)
     if request.annotations.endswith(".mat"):
         source = hico_det.read_mat_layout(request.annotations, request.images, request.strict)
-        _write_eval_annotations(source, request.output)
-        return source
-    return hico_det.read_json_layout(request.annotations, request.images, hico_det.hico_verbs(request.verb_names),
-                                     hico_det.COCO_OBJECTS, request.strict)
+    elif hico_det.json_layout(request.annotations) == "upt":
+        source = hico_det.read_upt_layout(request.annotations, request.images,
+                                          hico_det.hico_verbs(request.verb_names), request.strict)
+    else:
+        return hico_det.read_json_layout(request.annotations, request.images,
+                                         hico_det.hico_verbs(request.verb_names), hico_det.COCO_OBJECTS,
+                                         request.strict)
+    _write_eval_annotations(source, request.output)
+    return source
 
 
 def _require_records(split: str, source: str, read: int, usable: int, skipped: dict) -> None:

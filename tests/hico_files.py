@@ -103,3 +103,42 @@ def write_images(images) -> None:
     """The SIZES images as solid JPEGs under images/train2015 and images/test2015."""
     for name, (width, height) in SIZES.items():
         write_jpeg(os.path.join(images, "train2015" if "train" in name else "test2015", name), width, height)
+
+
+def in_pair_order(entry: dict) -> dict:
+    """A PPDM/QPIC entry with its boxes renumbered by first appearance in its pairs (subject before object),
+    unused boxes dropped: the box order a UPT/PViC file, which stores boxes per pair, can express."""
+    order = []
+    for h in entry["hoi_annotation"]:
+        order += [i for i in (h["subject_id"], h["object_id"]) if i not in order]
+    return {**entry, "annotations": [entry["annotations"][i] for i in order],
+            "hoi_annotation": [{**h, "subject_id": order.index(h["subject_id"]),
+                                "object_id": order.index(h["object_id"])} for h in entry["hoi_annotation"]]}
+
+
+def write_upt_layout(path, entries: list[dict]) -> None:
+    """PPDM/QPIC entries (COCO object ids, verb ids 1..117, with width and height) written as a UPT/PViC
+    instances_*2015.json: one row per pair, HICO-80 object indices, 0-based verbs and HOIs, and the
+    objects / verbs / correspondence / empty / rare / non_rare keys of the real files."""
+    from calipso_tf.vocabularies.vocabulary import hico_hoi_categories, hico_objects, hico_verb_names
+
+    object_index = {coco_id: i for i, (coco_id, _) in enumerate(hico_objects())}
+    hois = hico_hoi_categories()
+    annotation = []
+    for entry in entries:
+        boxes = [a["bbox"] for a in entry["annotations"]]
+        coco = [entry["annotations"][h["object_id"]]["category_id"] for h in entry["hoi_annotation"]]
+        verbs = [h["category_id"] for h in entry["hoi_annotation"]]
+        annotation.append({"boxes_h": [boxes[h["subject_id"]] for h in entry["hoi_annotation"]],
+                           "boxes_o": [boxes[h["object_id"]] for h in entry["hoi_annotation"]],
+                           "hoi": [hois.index((v, c)) for v, c in zip(verbs, coco)],
+                           "object": [object_index[c] for c in coco], "verb": [v - 1 for v in verbs]})
+    data = {"annotation": annotation, "filenames": [e["file_name"] for e in entries],
+            "size": [[e["width"], e["height"]] for e in entries],
+            "empty": [i for i, e in enumerate(entries) if not e["hoi_annotation"]],
+            "objects": [name for _, name in hico_objects()], "verbs": hico_verb_names(),
+            "correspondence": [[i, object_index[c], v - 1] for i, (v, c) in enumerate(hois)],
+            "rare": [], "non_rare": list(range(len(hois)))}
+    os.makedirs(os.path.dirname(str(path)), exist_ok=True)
+    with open(path, "w") as f:
+        json.dump(data, f)

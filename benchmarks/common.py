@@ -1,4 +1,4 @@
-"""Helpers shared by the benchmarks: machine description, interleaved timing, atomic files."""
+"""Helpers shared by the benchmarks: machine description, interleaved timing, tf.data timing, atomic files."""
 
 from __future__ import annotations
 
@@ -65,6 +65,22 @@ def median_times_ms(cases: dict[Hashable, Callable[[], Any]], warmup: int, round
             fetch(cases[name]())
             samples[name].append(1000.0 * (time.perf_counter() - start))
     return {name: statistics.median(values) for name, values in samples.items()}
+
+
+def draw_batches(dataset: tf.data.Dataset, warmup: int, batches: int) -> tuple[int, int, float]:
+    """Draws ``warmup`` untimed batches (fill buffers, trace, autotune), then ``batches`` timed ones, or
+    every remaining one when batches is 0. Returns (images drawn in all, images timed, seconds timed);
+    a batch's size is the leading dimension of its first tensor."""
+    iterator = iter(dataset)
+    drawn = timed = 0
+    for _ in range(warmup):
+        drawn += int(tf.nest.flatten(next(iterator))[0].shape[0])
+    start = time.perf_counter()
+    for count, batch in enumerate(iterator, 1):
+        timed += int(tf.nest.flatten(batch)[0].shape[0])
+        if count == batches:
+            break
+    return drawn + timed, timed, time.perf_counter() - start
 
 
 def save_figure(figure, path: str) -> None:

@@ -32,7 +32,7 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image
 
-from benchmarks.common import describe_device, gpu_names
+from benchmarks.common import describe_device, draw_batches, gpu_names
 from calipso_tf.fileio import atomic_write, write_json_atomic
 from calipso_tf import config as config_lib
 from data_prep.synthetic import generator
@@ -99,17 +99,6 @@ def write_synthetic_shards(root: str, num_images: int, image_size: tuple[int, in
     return root
 
 
-def pipeline_images_per_second(dataset: tf.data.Dataset, batch_size: int, warmup: int, batches: int) -> float:
-    """Images/s drawn from a batched dataset after ``warmup`` batches (fills buffers, autotunes)."""
-    iterator = iter(dataset)
-    for _ in range(warmup):
-        next(iterator)
-    start = time.perf_counter()
-    for _ in range(batches):
-        next(iterator)
-    return batches * batch_size / (time.perf_counter() - start)
-
-
 def peak_memory_mb() -> tuple[float, str]:
     """(MiB, what was measured): the GPU allocator's peak, else this process's max RSS."""
     if gpu_names():
@@ -131,7 +120,8 @@ def measure(setting: Setting, mixed_precision: bool, jit_compile: bool, data_dir
         keras.mixed_precision.set_global_policy("mixed_float16")
     batch_size = config.train.batch_size
     dataset = InputPipeline(config, data_dir).train_dataset(batch_size)
-    pipeline_ips = pipeline_images_per_second(dataset, batch_size, warmup, 2 * steps)
+    _, timed_images, seconds = draw_batches(dataset, warmup, 2 * steps)
+    pipeline_ips = timed_images / seconds
     batch = next(iter(dataset))
 
     model = build_model(config)

@@ -1,6 +1,7 @@
 """Smoke tests of the benchmarks: they run and write what they promise (timings are never asserted)."""
 
 import json
+import os
 
 import numpy as np
 import tensorflow as tf
@@ -31,3 +32,32 @@ def test_pair_scaling_quick_writes_json_and_plot(tmp_path):
     assert results["image_size"] == [64, 64] and results["repeats"] == 1
     assert (tmp_path / "pairs.png").stat().st_size > 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["pairs.json", "pairs.png"]  # no temp files left
+
+
+def test_input_pipeline_reads_each_mode_and_writes_json(tmp_path, capsys):
+    from data_prep_util import convert
+    from hico_files import write_images, write_json_layout
+    from harness import REPO_ROOT
+
+    from benchmarks import input_pipeline
+
+    write_images(tmp_path / "images")
+    write_json_layout(tmp_path / "json")
+    assert convert("--dataset", "hico_det", "--annotations", tmp_path / "json", "--images", tmp_path / "images",
+                   "--output", tmp_path / "shards", "--num-shards", 1) == 0
+    common = ["--data-dir", str(tmp_path / "shards"), "--config", os.path.join(REPO_ROOT, "configs", "hico_det.yaml"),
+              "--set", "model.image_size=[64, 64]", "--batch-size", "1", "--warmup", "0"]
+    whole = input_pipeline.main([*common, "--output", str(tmp_path / "whole.json")])
+    assert json.loads((tmp_path / "whole.json").read_text()) == whole
+    assert whole["images"] == {"train": 2, "eval": 2, "decode_only": 2}  # the 2 train images, once per mode
+    for mode in input_pipeline.MODES:
+        assert whole[f"{mode}_images_per_s"] > 0
+    assert whole["train_over_decode_only"] == round(whole["train_images_per_s"] / whole["decode_only_images_per_s"], 3)
+    assert whole["machine"]["cores"] > 0 and whole["machine"]["cpu"]
+    assert whole["pad_sizes"] == {"boxes": 4, "triplets": 3} and whole["image_size"] == [64, 64]
+    assert "| train | 2 |" in capsys.readouterr().out
+    # a batch count: training repeats, the ordered modes stop at the split's end
+    capped = input_pipeline.main([*common, "--batches", "3", "--split", "test", "--rounds", "2",
+                                  "--output", str(tmp_path / "capped.json")])
+    assert capped["images"] == {"train": 3, "eval": 1, "decode_only": 1}
+    assert [len(v) for v in capped["samples_images_per_s"].values()] == [2, 2, 2]

@@ -252,6 +252,14 @@ class InputPipeline:
         ds = ds.map(lambda e: {k: v for k, v in e.items() if k != "encoded"})
         return ds.batch(batch_size).prefetch(AUTOTUNE)
 
+    def image_dataset(self, batch_size: int, split: str) -> tf.data.Dataset:
+        """Ordered batches of the images alone, decoded, resized and zero-padded as for training
+        ((B, H, W, 3) float32 0..255): the reading and decoding cost without boxes, flips or targets."""
+        ds = self._records(split, None, None)
+        ds = ds.map(lambda e: tf.image.pad_to_bounding_box(decode_and_resize(e, self.image_size)["image"], 0, 0,
+                                                           *self.image_size), num_parallel_calls=AUTOTUNE)
+        return ds.batch(batch_size).prefetch(AUTOTUNE)
+
     def eval_batches(self, batch_size: int, split: str | None = None) -> Iterator[dict]:
         """The batches of :meth:`eval_dataset`, read eagerly; a damaged shard is named (naming_damaged_shards)."""
         split = split or self.config.data.eval_split

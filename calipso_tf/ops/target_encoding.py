@@ -27,20 +27,23 @@ from calipso_tf.ops.box_ops import pairwise_iou
 
 
 def assign_anchors(anchors, boxes, box_valid, match_iou=0.5, force_match_best_anchor=False):
-    """(N, 4) anchors, (G, 4) boxes -> (N,) int32 best box with IoU > match_iou, else -1.
+    """(N, 4) anchors, (G, 4) boxes -> (N,) int32 best box with IoU > match_iou (>= 0), else -1.
 
-    With ``force_match_best_anchor`` each valid box also takes its best anchor, so that
-    no box is left without anchors (not in the paper; off by default).
+    IoU is computed with the valid boxes only: an image padded to the split's largest record
+    (HICO-DET: ~110 boxes, mean 6) would otherwise pay N x G for its padding. Ties go to the
+    lowest box index. With ``force_match_best_anchor`` each valid box also takes its best
+    anchor, so that no box is left without anchors (not in the paper; off by default).
     """
-    iou = pairwise_iou(anchors, boxes) * tf.cast(box_valid, tf.float32)[None, :]
-    best_box = tf.argmax(iou, axis=1, output_type=tf.int32)
-    best_iou = tf.reduce_max(iou, axis=1)
-    assigned = tf.where(best_iou > match_iou, best_box, -1)
+    valid_ids = tf.cast(tf.where(box_valid)[:, 0], tf.int32)
+    iou = pairwise_iou(anchors, tf.gather(boxes, valid_ids))  # (N, valid boxes)
+    # A zero column keeps argmax defined without valid boxes; IoU 0 never passes > match_iou.
+    with_zero = tf.pad(iou, [[0, 0], [0, 1]])
+    best_box = tf.gather(tf.concat([valid_ids, [-1]], 0), tf.argmax(with_zero, axis=1, output_type=tf.int32))
+    assigned = tf.where(tf.reduce_max(with_zero, axis=1) > match_iou, best_box, -1)
     if force_match_best_anchor:
         best_anchor = tf.argmax(iou, axis=0, output_type=tf.int32)
-        has_overlap = tf.logical_and(box_valid, tf.reduce_max(iou, axis=0) > 0.0)
-        box_ids = tf.range(tf.shape(boxes)[0], dtype=tf.int32)
-        updates = tf.boolean_mask(tf.stack([best_anchor, box_ids], 1), has_overlap)
+        has_overlap = tf.reduce_max(iou, axis=0) > 0.0
+        updates = tf.boolean_mask(tf.stack([best_anchor, valid_ids], 1), has_overlap)
         assigned = tf.tensor_scatter_nd_update(assigned, updates[:, :1], updates[:, 1])
     return assigned
 

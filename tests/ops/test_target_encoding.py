@@ -50,6 +50,31 @@ def test_force_match_best_anchor():
     assert assign(anchors, boxes, valid, force_match_best_anchor=True) == [-1, 0, 2]
 
 
+def test_no_valid_box_and_ties():
+    anchors = [[0, 0, 10, 10], [50, 50, 60, 60]]
+    boxes = [[0, 0, 10, 11], [0, 0, 10, 11], [50, 50, 60, 61]]
+    assert assign(anchors, boxes, valid=[False, False, False]) == [-1, -1]
+    assert assign(anchors, boxes, valid=[False, False, False], force_match_best_anchor=True) == [-1, -1]
+    assert assign(anchors, boxes) == [0, 2]  # equal IoU: the lower box index
+    assert assign(anchors, boxes, valid=[False, True, True]) == [1, 2]
+
+
+def test_assignment_matches_a_dense_numpy_reference_with_padding():
+    """IoU with every box, padding zeroed, argmax: the formula the valid-box-only computation must equal."""
+    rng = np.random.default_rng(0)
+    anchors = np.concatenate([c := rng.uniform(0, 200, (400, 2)), c + rng.uniform(8, 60, (400, 2))], 1)
+    boxes = np.concatenate([c := rng.uniform(0, 200, (30, 2)), c + rng.uniform(8, 60, (30, 2))], 1)
+    boxes[5] = boxes[3]  # a tie
+    valid = np.arange(30) < 12  # padded rows hold real-looking boxes: they must not count
+    lo, hi = np.maximum(anchors[:, None, :2], boxes[None, :, :2]), np.minimum(anchors[:, None, 2:], boxes[None, :, 2:])
+    inter = np.prod(np.clip(hi - lo, 0, None), -1)
+    area = lambda b: (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])  # noqa: E731
+    iou = inter / (area(anchors)[:, None] + area(boxes)[None, :] - inter) * valid[None, :]
+    expected = np.where(iou.max(1) > 0.3, iou.argmax(1), -1)
+    assert (expected >= 0).sum() > 20
+    assert assign(anchors, boxes, valid, match_iou=0.3) == expected.tolist()
+
+
 def test_components_chain_is_one_class():
     # A=0 -v-> B=1, C=2 -v-> B=1: one class {0, 1, 2} for v = 0. Verb 1 links 2 and 3 only.
     triplets = [[0, 1, 0], [2, 1, 0], [2, 3, 1], [-1, -1, -1]]

@@ -76,7 +76,7 @@ def draw_triplets(image: np.ndarray, triplets: dict[str, Any], verb_names: Seque
     draw = ImageDraw.Draw(canvas)
     size = min(canvas.size)
     width = max(1, round(size / 250))
-    font = _font(max(10, round(size / 40)))
+    font = label_font(max(10, round(size / 40)))
     count = int(np.asarray(triplets["num_triplets"]))
     rows = [{k: np.asarray(triplets[k])[i] for k in ("subject_index", "object_index", "verb", "score",
                                                       "subject_box", "object_box")} for i in range(count)]
@@ -157,7 +157,8 @@ def _text_colour(background: tuple[int, int, int]) -> tuple[int, int, int]:
     return (0, 0, 0) if luminance > 150 else (255, 255, 255)
 
 
-def _font(size: int) -> ImageFont.ImageFont:
+def label_font(size: int) -> ImageFont.ImageFont:
+    """Pillow's default font at size pixels (a fixed-size bitmap font where Pillow lacks FreeType)."""
     try:
         return ImageFont.load_default(size=size)
     except (TypeError, OSError):  # Pillow without FreeType: fixed-size bitmap font.

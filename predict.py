@@ -20,7 +20,8 @@ every image's dict in the evaluators' list layout; predict_summary.json counts p
 triplets and lists the files skipped as unreadable (each also logged as a warning).
 
 Labels read "verb object score" ("hold cup 0.82", "run (no target) 0.91") at the subject box,
-with a line from the subject's centre to its target's, one colour per subject.
+with a line from the subject's centre to its target's, one colour per subject; where labels
+would overlap or leave the picture, numbered subjects and a legend in the emptiest corner.
 """
 
 from __future__ import annotations

@@ -144,7 +144,8 @@ def read_images(paths: list[str], names: list[str]) -> dict[str, np.ndarray]:
     wanted = tf.constant(sorted(set(names)), tf.string)
     spec = {key: FEATURES[key] for key in ("image/filename", "image/encoded")}
     dataset = (tf.data.TFRecordDataset(paths)
-               .map(lambda serialized: tf.io.parse_single_example(serialized, spec), num_parallel_calls=tf.data.AUTOTUNE)
+               .map(lambda serialized: tf.io.parse_single_example(serialized, spec),
+                    num_parallel_calls=tf.data.AUTOTUNE)
                .filter(lambda ex: tf.reduce_any(tf.equal(ex["image/filename"], wanted)))
                .map(lambda ex: (ex["image/filename"],
                                 tf.io.decode_image(ex["image/encoded"], channels=3, expand_animations=False))))

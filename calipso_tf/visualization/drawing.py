@@ -172,16 +172,14 @@ def _overlapping(rects: list[tuple[int, int, int, int]], rows: list[dict], size:
 
 def _draw_legend(draw: ImageDraw.ImageDraw, rows: list[dict], colours: dict, font, margin: int,
                  size: tuple[int, int]) -> None:
-    """Numbers each subject box (1, 2, ... in colour order) and lists "number label" rows in the
-    subject's colour, one column (a second one where the picture is too short) in the corner of
+    """Numbers each subject box (1, 2, ... in colour order) and lists "number label" rows, by number,
+    in the subject's colour, one column (a second one where the picture is too short) in the corner of
     the picture that covers the least subject box area."""
     number = {subject: i + 1 for i, subject in enumerate(colours)}
+    rows = sorted(rows, key=lambda row: number[int(row["subject_index"])])  # stable: scores stay descending
     placed: list[tuple[int, int, int, int]] = []
-    first_rows: dict[int, dict] = {}
-    for row in rows:
-        first_rows.setdefault(int(row["subject_index"]), row)
-    for subject, row in sorted(first_rows.items(), key=lambda item: number[item[0]]):
-        x1, y1 = _box(row["subject_box"])[:2]
+    for subject in number:
+        x1, y1 = _box(next(r for r in rows if int(r["subject_index"]) == subject)["subject_box"])[:2]
         w, h = _text_size(draw, str(number[subject]), font, margin)
         rect = _free_slot((x1, y1, x1 + w, y1 + h), placed)
         _label(draw, rect, str(number[subject]), colours[subject], font, margin)

@@ -79,6 +79,16 @@ def test_overlapping_labels_of_two_subjects_make_a_legend():
     assert is_colour(out[:60, 159], first).any()  # the longest row ends at the right edge
 
 
+def test_legend_rows_follow_the_subject_numbers():
+    image = np.zeros((128, 160, 3), np.uint8)
+    # Subject 2 scores highest: it gets the first colour and number 1, so its row comes first.
+    rows = [(2, 1, 0, 0.95, [12, 22, 62, 112], TARGET), (0, 1, 0, 0.6, SUBJECT, TARGET)]
+    out = drawing.draw_triplets(image, decoded(rows), ["hold"], show_scores=False)
+    first, second = drawing.PALETTE[:2]
+    left = 63 + int(np.argmax(is_colour(out[2, 63:], first)))
+    assert colour_runs(out[:39, left + 1], (first, second)) == [first, second]
+
+
 def test_label_leaving_the_picture_makes_a_legend():
     image = np.zeros((128, 160, 3), np.uint8)
     corner = [120, 100, 150, 125]  # a label at (120, 100) would run past the right edge

@@ -1,4 +1,4 @@
-"""Detects HOI triplets in images or a video and draws them.
+r"""Detects HOI triplets in images or a video and draws them.
 
   python predict.py --checkpoint work_dirs/synthetic --images photo.jpg,more_photos/ \
       --detections gt --annotations test_hico.json --output outputs/predict
@@ -14,13 +14,19 @@ prediction dict, plus "width" and "height"; object_id -1 = no target) and the an
 picture NAME.EXT (PNG for other formats) under the same relative path in --output. A video's
 frames are named STEM_000000.jpg ... (the keys of a detections file; ground truth rarely exists
 for video). An FFmpeg video (.mp4 .mov .avi .mkv .webm) is decoded frame by frame and written
-as STEM.mp4 (annotated, at the source frame rate) and STEM.jsonl (one prediction dict a line);
-an animated image (GIF, APNG, WebP) gets a STEM/ folder of per-frame JSON and pictures. predictions.json gathers
-every image's dict in the evaluators' list layout; predict_summary.json counts predictions and
-triplets and lists the files skipped as unreadable (each also logged as a warning).
+as STEM.mp4 (annotated, at the source frame rate) and STEM.jsonl (one prediction dict a line),
+with a progress bar in frames/s; an animated image (GIF, APNG, WebP) gets a STEM/ folder of
+per-frame JSON and pictures. predictions.json gathers every image's dict in the evaluators'
+list layout; predict_summary.json counts predictions and triplets and lists the files skipped
+as unreadable (each also logged as a warning).
+
+Input kinds: --images takes image files and folders (walked recursively), --video one video
+or animated image; --detections gives the boxes: gt (with --annotations), retinanet:WEIGHTS
+(built-in detector), a detections JSON, an iCAN/TIN pickle or a UPT folder of per-image JSONs.
 
 Labels read "verb object score" ("hold cup 0.82", "run (no target) 0.91") at the subject box,
-with a line from the subject's centre to its target's, one colour per subject.
+with a line from the subject's centre to its target's, one colour per subject; where labels
+would overlap or leave the picture, numbered subjects and a legend in the emptiest corner.
 """
 
 from __future__ import annotations

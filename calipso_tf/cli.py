@@ -40,8 +40,11 @@ def define_model_flags() -> None:
 
 def define_detections_flag() -> None:
     """--detections: the spec `calipso_tf.inference.detectors.make_source` reads."""
-    flags.DEFINE_string("detections", "gt", "Boxes the maps are read at: gt, retinanet:WEIGHTS, a detections JSON, an iCAN/TIN "
-                        ".pkl (human >= 0.8, object >= 0.3) or a folder of UPT per-image JSONs (HICO-80 labels).")
+    flags.DEFINE_string("detections", "gt", "Boxes the maps are read at: gt (the boxes of --annotations); "
+                        "retinanet:WEIGHTS (the built-in KerasCV RetinaNet with those weights); FILE.json, a list of "
+                        "{file_name, boxes [[x1, y1, x2, y2]] pixels, category_ids (COCO), scores} or a dict keyed "
+                        "by file name; an iCAN/TIN FILE.pkl (human >= 0.8, object >= 0.3); a FOLDER/ of UPT "
+                        "per-image JSONs (HICO-80 labels). See docs/inference.md.")
 
 
 def config_overrides(flag_values: flags.FlagValues = flags.FLAGS) -> list[str]:

@@ -31,6 +31,18 @@ def test_help_exits_0_and_lists_the_scripts_flags(script):
     assert not any(noise in result.stderr for noise in START_UP_NOISE), result.stderr
 
 
+def test_predict_help_documents_every_input_kind():
+    flags_help = run_script("predict.py", "--help").stdout.split("\nflags:\n")[1]
+    text = " ".join(flags_help.split())
+    # Images and folders, FFmpeg videos and animated images.
+    for kind in (".jpg .jpeg .png .bmp .gif .webp", "folders", ".mp4 .mov .avi .mkv .webm", "animated GIF/PNG/WebP"):
+        assert kind in text, kind
+    # Every detections source detectors.make_source reads.
+    for kind in ("gt (the boxes of --annotations)", "retinanet:WEIGHTS (the built-in", "FILE.json", "FILE.pkl",
+                 "FOLDER/ of UPT per-image JSONs"):
+        assert kind in text, kind
+
+
 def test_unknown_flag_is_one_line():
     result = run_script("train.py", "--stpes=3")
     assert result.returncode == 2

@@ -134,3 +134,19 @@ def parse(serialized: tf.Tensor) -> dict[str, tf.Tensor]:
         "category_ids": tf.cast(dense["objects/category_id"], tf.int32),
         "triplets": tf.cast(tf.stack([dense["hoi/subject"], dense["hoi/object"], dense["hoi/verb"]], axis=1), tf.int32),
     }
+
+
+def read_images(paths: list[str], names: list[str]) -> dict[str, np.ndarray]:
+    """The (H, W, 3) uint8 RGB image of each record whose file name is in names, decoded in one
+    pass over the shards at paths; a name no record holds is absent from the result."""
+    if not names:
+        return {}
+    wanted = tf.constant(sorted(set(names)), tf.string)
+    spec = {key: FEATURES[key] for key in ("image/filename", "image/encoded")}
+    dataset = (tf.data.TFRecordDataset(paths)
+               .map(lambda serialized: tf.io.parse_single_example(serialized, spec),
+                    num_parallel_calls=tf.data.AUTOTUNE)
+               .filter(lambda ex: tf.reduce_any(tf.equal(ex["image/filename"], wanted)))
+               .map(lambda ex: (ex["image/filename"],
+                                tf.io.decode_image(ex["image/encoded"], channels=3, expand_animations=False))))
+    return {name.numpy().decode("utf-8"): image.numpy() for name, image in dataset}

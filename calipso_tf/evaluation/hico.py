@@ -219,6 +219,26 @@ def _mean_percent(values: np.ndarray) -> float:
     return float(np.mean(values)) * 100.0 if len(values) else float("nan")
 
 
+def _scored_images(ground_truth: list, predictions: list, max_per_image: int | None, sources: tuple[str, str, str]):
+    """Parses the files and scores each ground-truth image's predictions.
+
+    Returns (gt_images, index, gt_keys, scored): the parsed test images, the evaluated categories,
+    every ground-truth row's (object class, verb) and, per test image, its `_score_image` result
+    (None: the predictions have no entry for it).
+    """
+    if max_per_image is not None and max_per_image < 1:
+        raise ValueError(f"max_per_image must be >= 1 or None, got {max_per_image}")
+    gt_images = _parse_file(ground_truth, sources[0], scored=False)
+    paired = _pair_predictions(gt_images, _parse_file(predictions, sources[2], scored=True), sources)
+    gt_keys = np.concatenate([np.zeros((0, 2), np.int64)] + [img.category_keys() for img in gt_images])
+    if not len(gt_keys):
+        raise ValueError(f"{sources[0]}: no HOI annotation at all, nothing to evaluate")
+    index = _CategoryIndex(gt_keys)
+    scored = [None if pred is None else _score_image(gt, pred, index, max_per_image)
+              for gt, pred in zip(gt_images, paired)]
+    return gt_images, index, gt_keys, scored
+
+
 def evaluate_hico(ground_truth: list, training: list, predictions: list, max_per_image: int | None = 100,
                   sources: tuple[str, str, str] = ("ground truth", "training annotations", "predictions"),
                   ) -> HicoMetrics:
@@ -232,28 +252,19 @@ def evaluate_hico(ground_truth: list, training: list, predictions: list, max_per
         dropping those of non-evaluated categories; None keeps all (the MATLAB original).
       sources: names used in error messages (e.g. the file paths).
     """
-    if max_per_image is not None and max_per_image < 1:
-        raise ValueError(f"max_per_image must be >= 1 or None, got {max_per_image}")
-    gt_images = _parse_file(ground_truth, sources[0], scored=False)
-    train_images = _parse_file(training, sources[1], scored=False)
-    paired = _pair_predictions(gt_images, _parse_file(predictions, sources[2], scored=True), sources)
-    missing = sum(pred is None for pred in paired)
+    gt_images, index, gt_keys, scored = _scored_images(ground_truth, predictions, max_per_image, sources)
+    missing = sum(image is None for image in scored)
     if missing:
         log.warning("%s: no entry for %d of the %d images of %s; they count as images where nothing was detected",
                     sources[2], missing, len(gt_images), sources[0])
-
-    gt_keys = np.concatenate([np.zeros((0, 2), np.int64)] + [img.category_keys() for img in gt_images])
-    if not len(gt_keys):
-        raise ValueError(f"{sources[0]}: no HOI annotation at all, nothing to evaluate")
-    index = _CategoryIndex(gt_keys)
+    train_images = _parse_file(training, sources[1], scored=False)
     n_gt = np.bincount(index.lookup(gt_keys), minlength=len(index))
     train_cat = index.lookup(np.concatenate([np.zeros((0, 2), np.int64)] + [i.category_keys() for i in train_images]))
     n_train = np.bincount(train_cat[train_cat >= 0], minlength=len(index))
     rare = n_train < RARE_THRESHOLD
 
-    scored = [_score_image(gt, pred, index, max_per_image) for gt, pred in zip(gt_images, paired) if pred is not None]
     empty = (np.zeros(0, np.int64), np.zeros(0), np.zeros(0, bool), np.zeros(0, bool))
-    columns = (np.concatenate(column) for column in zip(empty, *scored))
+    columns = (np.concatenate(column) for column in zip(empty, *(image for image in scored if image is not None)))
     ap, ap_known, max_recall, curves = _category_results(*columns, n_gt)
 
     keys = [(int(o), int(v)) for o, v in index.keys]
@@ -267,6 +278,28 @@ def evaluate_hico(ground_truth: list, training: list, predictions: list, max_per
         mAP_full_known_object=_mean_percent(ap_known), mAP_rare_known_object=_mean_percent(ap_known[rare]),
         mAP_non_rare_known_object=_mean_percent(ap_known[~rare]), mean_max_recall=_mean_percent(max_recall),
         per_category=per_category, curves=dict(zip(keys, curves)), images_without_predictions=missing)
+
+
+def image_average_precisions(ground_truth: list, predictions: list, max_per_image: int | None = 100,
+                              sources: tuple[str, str, str] = ("ground truth", "", "predictions")) -> dict[str, float]:
+    """How well each test image's own predictions rank: file_name -> per-image AP in [0, 1].
+
+    The image's predictions are kept and labelled true / false positive exactly as `evaluate_hico`
+    does (evaluated categories only, the top max_per_image by score, the benchmark's matching);
+    the score is their non-interpolated AP against the image's N ground-truth triplets: the sum
+    of the precision at the rank of each true positive, divided by N. 1: every ground-truth
+    triplet found, each ranked above every false positive; 0: none found, or the predictions have
+    no entry for the image. Images without a ground-truth triplet have no score and are left out.
+    ``sources``: as `evaluate_hico`'s (the training annotations' name is unused).
+    """
+    gt_images, _, _, scored = _scored_images(ground_truth, predictions, max_per_image, sources)
+    scores = {}
+    for gt, image in zip(gt_images, scored):
+        if len(gt.verbs):
+            tp = np.zeros(0, bool) if image is None else image[2]
+            _, precision = precision_recall(tp, len(gt.verbs))
+            scores[gt.file_name] = float(precision[tp].sum() / len(gt.verbs))
+    return scores
 
 
 def evaluate_hico_files(annotations_path: str, train_annotations_path: str, predictions_path: str,

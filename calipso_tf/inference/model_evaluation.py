@@ -13,13 +13,17 @@ import os
 import numpy as np
 
 from calipso_tf.config import Config
+from calipso_tf.data import records
 from calipso_tf.data.manifest import Manifest
-from calipso_tf.evaluation import scoring
+from calipso_tf.evaluation import hico, scoring
 from calipso_tf.evaluation.report import write_metrics_json
-from calipso_tf.fileio import atomic_write
+from calipso_tf.fileio import atomic_write, load_json
 from calipso_tf.inference import detectors, hico_output, runner, vcoco_output
+from calipso_tf.visualization.contact_sheet import SHEET_IMAGES, select_extremes, write_contact_sheet
 
 log = logging.getLogger("calipso_tf")
+
+CONTACT_SHEET = "contact_sheet.png"  # HICO-DET model evaluation, next to the metrics
 
 
 class MissingInputsError(ValueError):
@@ -33,7 +37,7 @@ class MissingInputsError(ValueError):
 def evaluate_hico_model(model, config: Config, manifest: Manifest, split: str, output: str, detections: str = "gt",
                         batch_size: int = 8, max_per_image: int | None = 100, plots: bool = True,
                         shuffled_baseline: bool = True, annotations: str | None = None,
-                        train_annotations: str | None = None) -> dict:
+                        train_annotations: str | None = None, contact_sheet: bool = True) -> dict:
     """HICO-DET: writes predictions.json next to ``output`` (the metrics JSON path), scores it.
 
     Args:
@@ -44,6 +48,7 @@ def evaluate_hico_model(model, config: Config, manifest: Manifest, split: str, o
         (metrics_shuffled_partners.json), printing both mAP_full.
       annotations, train_annotations: test and training ground truth (the rare split);
         default: the manifest's files of ``split`` and of data.train_split.
+      contact_sheet: also write contact_sheet.png next to the metrics (`write_hico_contact_sheet`).
 
     Returns:
       The metrics dict of `scoring.score_hico`, plus "detections_dropped" ({"cap", "boxes",
@@ -66,6 +71,9 @@ def evaluate_hico_model(model, config: Config, manifest: Manifest, split: str, o
                                  max_per_image=max_per_image, verb_names={v.id: v.name for v in manifest.verbs},
                                  object_names={o.id: o.name for o in manifest.objects})
     _add_dropped(metrics, dropped, output)
+    if contact_sheet:
+        write_hico_contact_sheet(os.path.join(folder, CONTACT_SHEET), config, manifest, split, test_json,
+                                 predictions, max_per_image)
     if shuffled_baseline:
         base_path = os.path.join(folder, "predictions_shuffled_partners.json")
         atomic_write(base_path, lambda f: json.dump(hico_output.shuffle_partners(predictions), f))
@@ -74,6 +82,41 @@ def evaluate_hico_model(model, config: Config, manifest: Manifest, split: str, o
                                       max_per_image=max_per_image)
         print(f"shuffled-partner baseline: mAP_full = {baseline['mAP_full']:.2f}  (model: {metrics['mAP_full']:.2f})")
     return metrics
+
+
+def write_hico_contact_sheet(path: str, config: Config, manifest: Manifest, split: str, annotations: str,
+                             predictions: list[dict], max_per_image: int | None) -> None:
+    """Writes the contact sheet (`calipso_tf.visualization.contact_sheet`) of the SHEET_IMAGES best
+    and worst test images, ranked by per-image AP (`hico.image_average_precisions`); the images
+    are read from the split's shards.
+
+    annotations: the test ground truth (HICO-DET JSON layout); predictions: the PPDM dicts scored.
+    """
+    ground_truth = load_json(annotations)
+    scores = hico.image_average_precisions(ground_truth, predictions, max_per_image,
+                                           sources=(annotations, "", "predictions"))
+    unranked = len(ground_truth) - len(scores)
+    if unranked:
+        log.info("contact sheet: %d of %d test images have no ground-truth triplet and are not ranked",
+                 unranked, len(ground_truth))
+    best, worst = select_extremes(scores, SHEET_IMAGES)
+    images = records.read_images(manifest.shard_paths(split, config.data.data_dir), best + worst)
+    truth = {entry["file_name"]: entry for entry in ground_truth}
+    predicted = {entry["file_name"]: entry for entry in predictions}
+
+    def rows(names: list[str]) -> list[dict]:
+        return [{"image": images[name], "ground_truth": truth[name], "score": scores[name],
+                 "prediction": predicted.get(name, {"file_name": name, "predictions": [], "hoi_prediction": []})}
+                for name in names if name in images]
+
+    absent = sorted(set(best + worst) - set(images))
+    if absent:
+        log.warning("contact sheet: %d image(s) are not in the %s shards and are left out: %s",
+                    len(absent), split, ", ".join(absent))
+    height, width = write_contact_sheet(path, rows(best), rows(worst), "image AP",
+                                        {v.id: v.name for v in manifest.verbs})
+    log.info("wrote %s (%dx%d): the %d best and %d worst of %d ranked test images", path, width, height,
+             len(best), len(worst), len(scores))
 
 
 def evaluate_vcoco_model(model, config: Config, manifest: Manifest, split: str, output: str, detections: str = "gt",

@@ -30,7 +30,24 @@ def draw_confident_triplets(frame: np.ndarray, triplets: dict, verb_names: Seque
     view = {k: (v[keep] if k != "num_triplets" else np.int32(len(keep))) for k, v in triplets.items()}
     factor = max(1.0, min_display_size / max(frame.shape[:2]))
     if factor > 1.0:
-        size = (round(frame.shape[1] * factor), round(frame.shape[0] * factor))
-        frame = np.asarray(Image.fromarray(np.asarray(frame, np.uint8)).resize(size, Image.NEAREST))
-        view["subject_box"], view["object_box"] = view["subject_box"] * factor, view["object_box"] * factor
+        frame, view = resize_with_triplets(frame, view, factor)
     return draw_triplets(frame, view, verb_names, object_categories=object_categories)
+
+
+def resize_with_triplets(frame: np.ndarray, triplets: dict, factor: float) -> tuple[np.ndarray, dict]:
+    """The frame resized by factor (aspect kept; nearest neighbour when enlarging, so pixels stay
+    sharp, bilinear when shrinking) and a copy of the triplets with their boxes scaled to it.
+
+    Args:
+      frame: (H, W, 3) uint8 RGB.
+      triplets: one image of the `TripletDecoder` output (or its layout), boxes in frame pixels.
+
+    Returns:
+      ((round(H * factor), round(W * factor), 3) uint8 RGB, triplets with boxes in its pixels).
+    """
+    size = (max(1, round(frame.shape[1] * factor)), max(1, round(frame.shape[0] * factor)))
+    resample = Image.NEAREST if factor >= 1.0 else Image.BILINEAR
+    frame = np.asarray(Image.fromarray(np.asarray(frame, np.uint8)).resize(size, resample))
+    scaled = dict(triplets, subject_box=np.asarray(triplets["subject_box"]) * factor,
+                  object_box=np.asarray(triplets["object_box"]) * factor)
+    return frame, scaled

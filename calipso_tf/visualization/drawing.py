@@ -4,8 +4,11 @@ Each subject gets one colour: its box is drawn solid, its targets' boxes dashed,
 a line joins the subject box's centre to each target box's centre (so a target whose
 box coincides with another's is unambiguous). The label ``verb object score`` ("hold
 cup 0.82", "run (no target) 0.91") sits on a filled background at the subject box's
-top-left corner. Labels of one subject are stacked; a label that would cover another
-subject's label is moved down until it is free. Pictures and video frames share this code.
+top-left corner, the labels of one subject stacked. When a label would cover another
+subject's label or leave the picture, the picture gets a legend instead: each subject box
+is tagged with a number, and the labels, prefixed with their subject's number, are listed in
+the subject's colour in the corner of the picture that hides the least of the boxes.
+Pictures, video frames and the evaluation's contact sheet share this code.
 """
 
 from __future__ import annotations
@@ -76,7 +79,7 @@ def draw_triplets(image: np.ndarray, triplets: dict[str, Any], verb_names: Seque
     draw = ImageDraw.Draw(canvas)
     size = min(canvas.size)
     width = max(1, round(size / 250))
-    font = _font(max(10, round(size / 40)))
+    font = label_font(max(10, round(size / 40)))
     count = int(np.asarray(triplets["num_triplets"]))
     rows = [{k: np.asarray(triplets[k])[i] for k in ("subject_index", "object_index", "verb", "score",
                                                       "subject_box", "object_box")} for i in range(count)]
@@ -94,20 +97,14 @@ def draw_triplets(image: np.ndarray, triplets: dict[str, Any], verb_names: Seque
             _dashed_rectangle(draw, target_box, colour, width)
             draw.line([_centre(subject_box), _centre(target_box)], fill=colour, width=width)
         draw.rectangle(subject_box, outline=colour, width=width)
-    placed: list[tuple[int, int, int, int]] = []
-    stack_bottom: dict[int, int] = {}
-    for row in sorted(rows, key=lambda r: (int(r["subject_index"]), -float(r["score"]))):
-        subject = int(row["subject_index"])
-        text = row["text"]
-        x1, y1 = _box(row["subject_box"])[:2]
-        left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
-        w, h = right - left + 2 * width, bottom - top + 2 * width
-        rect = _free_slot((x1, stack_bottom.get(subject, y1), x1 + w, stack_bottom.get(subject, y1) + h), placed)
-        colour = colours[subject]
-        draw.rectangle(rect, fill=colour)
-        draw.text((rect[0] + width - left, rect[1] + width - top), text, font=font, fill=_text_colour(colour))
-        placed.append(rect)
-        stack_bottom[subject] = rect[3] + 1
+    ordered = sorted(rows, key=lambda r: (int(r["subject_index"]), -float(r["score"])))
+    sizes = [_text_size(draw, row["text"], font, width) for row in ordered]
+    stacks = _stacked_labels(ordered, sizes)
+    if _overlapping(stacks, ordered, canvas.size):
+        _draw_legend(draw, ordered, colours, font, width, canvas.size)
+    else:
+        for row, rect in zip(ordered, stacks):
+            _label(draw, rect, row["text"], colours[int(row["subject_index"])], font, width)
     return np.asarray(canvas)
 
 
@@ -139,6 +136,82 @@ def _dashed_rectangle(draw: ImageDraw.ImageDraw, box: tuple[int, int, int, int],
             draw.line([(a, fixed), (b, fixed)] if horizontal else [(fixed, a), (fixed, b)], fill=colour, width=width)
 
 
+def _text_size(draw: ImageDraw.ImageDraw, text: str, font, margin: int) -> tuple[int, int]:
+    """(width, height) in pixels of text on a label with margin pixels around it."""
+    left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
+    return right - left + 2 * margin, bottom - top + 2 * margin
+
+
+def _label(draw: ImageDraw.ImageDraw, rect, text: str, colour, font, margin: int) -> None:
+    """A filled rect in colour with text at its top-left, margin pixels in."""
+    left, top = draw.textbbox((0, 0), text, font=font)[:2]
+    draw.rectangle(rect, fill=colour)
+    draw.text((rect[0] + margin - left, rect[1] + margin - top), text, font=font, fill=_text_colour(colour))
+
+
+def _stacked_labels(rows: list[dict], sizes: list[tuple[int, int]]) -> list[tuple[int, int, int, int]]:
+    """The label rect of each row (rows grouped by subject): stacked from its subject box's top-left corner."""
+    rects, bottom = [], {}
+    for row, (w, h) in zip(rows, sizes):
+        x1, y1 = _box(row["subject_box"])[:2]
+        top = bottom.get(int(row["subject_index"]), y1)
+        rects.append((x1, top, x1 + w, top + h))
+        bottom[int(row["subject_index"])] = top + h + 1
+    return rects
+
+
+def _overlapping(rects: list[tuple[int, int, int, int]], rows: list[dict], size: tuple[int, int]) -> bool:
+    """Whether a label rect leaves the picture (size: width, height) or meets another subject's label."""
+    boxes = np.asarray(rects, np.int64).reshape(-1, 4)
+    subjects = np.asarray([int(r["subject_index"]) for r in rows])
+    outside = (boxes[:, 0] < 0) | (boxes[:, 1] < 0) | (boxes[:, 2] >= size[0]) | (boxes[:, 3] >= size[1])
+    meet = ((boxes[:, None, 0] <= boxes[None, :, 2]) & (boxes[None, :, 0] <= boxes[:, None, 2])
+            & (boxes[:, None, 1] <= boxes[None, :, 3]) & (boxes[None, :, 1] <= boxes[:, None, 3]))
+    return bool(outside.any() or (meet & (subjects[:, None] != subjects[None, :])).any())
+
+
+def _draw_legend(draw: ImageDraw.ImageDraw, rows: list[dict], colours: dict, font, margin: int,
+                 size: tuple[int, int]) -> None:
+    """Numbers each subject box (1, 2, ... in colour order) and lists "number label" rows, by number,
+    in the subject's colour, one column (a second one where the picture is too short) in the corner of
+    the picture that covers the least subject box area."""
+    number = {subject: i + 1 for i, subject in enumerate(colours)}
+    rows = sorted(rows, key=lambda row: number[int(row["subject_index"])])  # stable: scores stay descending
+    placed: list[tuple[int, int, int, int]] = []
+    for subject in number:
+        x1, y1 = _box(next(r for r in rows if int(r["subject_index"]) == subject)["subject_box"])[:2]
+        w, h = _text_size(draw, str(number[subject]), font, margin)
+        rect = _free_slot((x1, y1, x1 + w, y1 + h), placed)
+        _label(draw, rect, str(number[subject]), colours[subject], font, margin)
+        placed.append(rect)
+    texts = [f"{number[int(row['subject_index'])]} {row['text']}" for row in rows]
+    sizes = [_text_size(draw, text, font, margin) for text in texts]
+    column_height = max(size[1], max(h for _, h in sizes))
+    offsets, x, y, widths = [], 0, 0, [0]
+    for w, h in sizes:
+        if y + h > column_height:
+            x, y = x + widths[-1], 0
+            widths.append(0)
+        offsets.append((x, y))
+        widths[-1] = max(widths[-1], w)
+        y += h
+    legend_w, legend_h = sum(widths), max(y + h for (_, y), (_, h) in zip(offsets, sizes))
+    subject_boxes = np.asarray([_box(row["subject_box"]) for row in rows], np.float64)
+    corners = [(0, 0), (size[0] - legend_w, 0), (0, size[1] - legend_h), (size[0] - legend_w, size[1] - legend_h)]
+    hidden = [_covered_area(subject_boxes, (cx, cy, cx + legend_w, cy + legend_h)) for cx, cy in corners]
+    cx, cy = corners[int(np.argmin(hidden))]
+    for row, text, (w, h), (x, y) in zip(rows, texts, sizes, offsets):
+        _label(draw, (cx + x, cy + y, cx + x + w - 1, cy + y + h - 1), text, colours[int(row["subject_index"])],
+               font, margin)
+
+
+def _covered_area(boxes: np.ndarray, rect: tuple[int, int, int, int]) -> float:
+    """Sum over the (N, 4) boxes of their area inside rect, pixels."""
+    w = np.clip(np.minimum(boxes[:, 2], rect[2]) - np.maximum(boxes[:, 0], rect[0]), 0, None)
+    h = np.clip(np.minimum(boxes[:, 3], rect[3]) - np.maximum(boxes[:, 1], rect[1]), 0, None)
+    return float(np.sum(w * h))
+
+
 def _free_slot(rect: tuple[int, int, int, int], placed: list[tuple[int, int, int, int]]) -> tuple[int, int, int, int]:
     """Moves rect down below every placed rect it overlaps, until it overlaps none."""
     x1, y1, x2, y2 = rect
@@ -157,7 +230,8 @@ def _text_colour(background: tuple[int, int, int]) -> tuple[int, int, int]:
     return (0, 0, 0) if luminance > 150 else (255, 255, 255)
 
 
-def _font(size: int) -> ImageFont.ImageFont:
+def label_font(size: int) -> ImageFont.ImageFont:
+    """Pillow's default font at size pixels (a fixed-size bitmap font where Pillow lacks FreeType)."""
     try:
         return ImageFont.load_default(size=size)
     except (TypeError, OSError):  # Pillow without FreeType: fixed-size bitmap font.

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from calipso_tf.evaluation.scoring import score_hico
-from calipso_tf.evaluation.hico import evaluate_hico
+from calipso_tf.evaluation.hico import evaluate_hico, image_average_precisions
+from calipso_tf.visualization.contact_sheet import select_extremes
 
 PERSON, CUP, KNIFE = 1, 2, 3  # COCO ids
 HOLD, CUT, RUN = 1, 2, 5  # verb ids
@@ -265,3 +266,39 @@ def test_predictions_covering_part_of_the_test_images_warn_with_the_count(caplog
         caplog.clear()
         assert evaluate(gt, preds + [pred_image("b.jpg", [], [])]).images_without_predictions == 0
     assert not caplog.records
+
+
+KNIFE_BOX = [40, 0, 49, 9]
+OFF_PERSON = [0, 0, 9, 3]  # IoU 0.4 with P: a wrong subject box
+PER_IMAGE_GT = [
+    gt_image("a.jpg", [(P, PERSON), (CUP_BOX, CUP), (KNIFE_BOX, KNIFE)], [(0, 1, HOLD), (0, 2, CUT)]),
+    gt_image("b.jpg", [(P, PERSON), (CUP_BOX, CUP)], [(0, 1, HOLD)]),
+    gt_image("c.jpg", [(P, PERSON), (CUP_BOX, CUP)], [(0, 1, HOLD)]),
+    gt_image("d.jpg", [(P, PERSON)], []),
+    gt_image("e.jpg", [(P, PERSON), (CUP_BOX, CUP)], [(0, 1, HOLD)]),
+]
+PER_IMAGE_PREDICTIONS = [
+    # TP, duplicate (FP), TP: precision 1/1 and 2/3 at the hits -> (1 + 2/3) / 2
+    pred_image("a.jpg", [(P, PERSON), (CUP_BOX, CUP), (KNIFE_BOX, KNIFE)],
+               [(0, 1, HOLD, 0.9), (0, 1, HOLD, 0.8), (0, 2, CUT, 0.7)]),
+    # wrong subject box (FP), then TP: 1/2
+    pred_image("b.jpg", [(OFF_PERSON, PERSON), (P, PERSON), (CUP_BOX, CUP)], [(0, 2, HOLD, 0.6), (1, 2, HOLD, 0.5)]),
+    # c.jpg: no entry -> 0; d.jpg: no ground-truth triplet -> no score
+    # "cut cup" is no evaluated category: left out before ranking, so the TP is first -> 1
+    pred_image("e.jpg", [(P, PERSON), (CUP_BOX, CUP)], [(0, 1, CUT, 0.95), (0, 1, HOLD, 0.3)]),
+]
+
+
+def test_image_average_precision_by_hand():
+    scores = image_average_precisions(PER_IMAGE_GT, PER_IMAGE_PREDICTIONS)
+    assert scores == pytest.approx({"a.jpg": (1 + 2 / 3) / 2, "b.jpg": 0.5, "c.jpg": 0.0, "e.jpg": 1.0}, abs=1e-12)
+    # max_per_image 1 keeps a.jpg's first TP only: 1 of its 2 triplets found at precision 1.
+    assert image_average_precisions(PER_IMAGE_GT, PER_IMAGE_PREDICTIONS, max_per_image=1)["a.jpg"] == 0.5
+
+
+def test_contact_sheet_picks_best_and_worst_images_by_image_ap():
+    scores = image_average_precisions(PER_IMAGE_GT, PER_IMAGE_PREDICTIONS)
+    assert select_extremes(scores, 2) == (["e.jpg", "a.jpg"], ["c.jpg", "b.jpg"])
+    assert select_extremes(scores, 3) == (["e.jpg", "a.jpg", "b.jpg"], ["c.jpg"])  # fewer than 2 x 3 images
+    # Ties go to the name that sorts first, in both lists.
+    assert select_extremes({"z": 1.0, "y": 1.0, "x": 0.0, "w": 0.0}, 1) == (["y"], ["w"])

@@ -44,19 +44,60 @@ def test_draws_solid_subject_dashed_target_and_label():
     assert np.all(out[115:, :] == 0) and np.all(out[:15, :] == 0)
 
 
-def test_one_colour_per_subject_and_stacked_labels():
+def colour_runs(pixels, colours):
+    """The colours of ``colours`` met along a line of pixels, each run of one colour counted once."""
+    sequence = [tuple(int(v) for v in p) for p in pixels if tuple(int(v) for v in p) in colours]
+    return [c for i, c in enumerate(sequence) if i == 0 or c != sequence[i - 1]]
+
+
+def test_stacked_labels_of_one_subject_need_no_legend():
+    image = np.zeros((128, 160, 3), np.uint8)
+    rows = [(0, 1, 0, 0.9, SUBJECT, TARGET), (0, -1, 1, 0.8, SUBJECT, None)]
+    out = drawing.draw_triplets(image, decoded(rows), ["hold", "run"], show_scores=False)
+    first = drawing.PALETTE[0]
+    # Both labels stacked at the subject's corner: the first colour from its top edge for two text lines.
+    assert is_colour(out[SUBJECT[1] + 1:SUBJECT[1] + 20, SUBJECT[0] + 1], first).all()
+    assert np.all(out[:SUBJECT[1], :] == 0)  # no legend above the subject
+
+
+def test_overlapping_labels_of_two_subjects_make_a_legend():
     image = np.zeros((128, 160, 3), np.uint8)
     rows = [(0, 1, 0, 0.9, SUBJECT, TARGET), (0, -1, 1, 0.8, SUBJECT, None),
-            (2, 1, 0, 0.7, [12, 22, 62, 112], TARGET)]  # an almost identical subject: its label must move
+            (2, 1, 0, 0.7, [12, 22, 62, 112], TARGET)]  # an almost identical subject: the labels would meet
     out = drawing.draw_triplets(image, decoded(rows), ["hold", "run"], show_scores=False)
     first, second, third = drawing.PALETTE[:3]
     # Subject 0 (both its triplets) is drawn in the first colour, subject 2 in the second.
     assert is_colour(out[60:110, SUBJECT[0]], first).all()
-    # Down the labels' column: the two labels of subject 0 (one block), then subject 2's label, moved below them.
-    column = out[SUBJECT[1]:SUBJECT[1] + 50, SUBJECT[0] + 3]
-    sequence = [tuple(int(v) for v in p) for p in column if tuple(p) in (first, second, third)]
-    order = [c for i, c in enumerate(sequence) if i == 0 or c != sequence[i - 1]]
-    assert order == [first, second]
+    assert is_colour(out[60:110, 12], second).all()
+    # Each subject box is tagged at its corner: "1" (first colour), then "2" below it (second colour).
+    assert colour_runs(out[SUBJECT[1] + 2:SUBJECT[1] + 40, SUBJECT[0] + 3], (first, second)) == [first, second]
+    # The legend sits in the corner that hides the least of the subjects: the top right (the boxes are
+    # on the left), right-aligned: the two rows of subject 0, then subject 2's row, down its left edge.
+    left = 63 + int(np.argmax(is_colour(out[2, 63:], first)))
+    assert left > 63 and np.all(out[:5, 63:left] == 0)
+    assert colour_runs(out[:39, left + 1], (first, second, third)) == [first, second]  # the target box from y 40
+    assert is_colour(out[:60, 159], first).any()  # the longest row ends at the right edge
+
+
+def test_legend_rows_follow_the_subject_numbers():
+    image = np.zeros((128, 160, 3), np.uint8)
+    # Subject 2 scores highest: it gets the first colour and number 1, so its row comes first.
+    rows = [(2, 1, 0, 0.95, [12, 22, 62, 112], TARGET), (0, 1, 0, 0.6, SUBJECT, TARGET)]
+    out = drawing.draw_triplets(image, decoded(rows), ["hold"], show_scores=False)
+    first, second = drawing.PALETTE[:2]
+    left = 63 + int(np.argmax(is_colour(out[2, 63:], first)))
+    assert colour_runs(out[:39, left + 1], (first, second)) == [first, second]
+
+
+def test_label_leaving_the_picture_makes_a_legend():
+    image = np.zeros((128, 160, 3), np.uint8)
+    corner = [120, 100, 150, 125]  # a label at (120, 100) would run past the right edge
+    out = drawing.draw_triplets(image, decoded([(0, -1, 0, 0.9, corner, None)]), ["run"])
+    colour = drawing.PALETTE[0]
+    # The legend row at the top left (the box is at the bottom right), the tag "1" at the box corner.
+    assert is_colour(out[1:8, 1], colour).all()
+    assert is_colour(out[corner[1] + 1:corner[1] + 6, corner[0] + 1], colour).all()
+    assert not is_colour(out[corner[1] + 2, corner[0] + 30:150], colour).any()  # a short tag, not the label
 
 
 def test_save_image_is_atomic_and_keeps_pixels(tmp_path):

@@ -152,10 +152,11 @@ class CalipsoModel(keras.Model):
                 "loss_config": config_lib.to_dict(self.loss_config)}
 
 
-def build_model(config: Config) -> CalipsoModel:
-    """Builds (and initialises the variables of) the model described by ``config``."""
+def build_model(config: Config, load_pretrained: bool = True) -> CalipsoModel:
+    """Builds (and initialises the variables of) the model described by ``config``, the backbone
+    from ``model.backbone_weights`` when set and ``load_pretrained``."""
     model = CalipsoModel(config.model, config.loss, name="calipso").initialize()
-    if config.model.backbone_weights:
+    if load_pretrained and config.model.backbone_weights:
         from calipso_tf.modeling.pretrained import load_backbone_weights
 
         load_backbone_weights(model, config.model.backbone_weights)

@@ -35,8 +35,9 @@ log = logging.getLogger("calipso_tf")
 # The KerasCV presets with weights that fit the ResNet-FPN: name -> the class that loads it.
 PRESETS = {"resnet50_imagenet": keras_cv.models.ResNetBackbone,
            "retinanet_resnet50_pascalvoc": keras_cv.models.RetinaNet}
-# keras.applications' classifier layer (files saved with include_top=True): not part of the backbone.
-KERAS_APPLICATIONS_TOP = "probs"
+# keras.applications' classifier layer in files saved with include_top=True (its name varies with the
+# Keras version that wrote the file): not part of the backbone, ignored.
+KERAS_APPLICATIONS_TOP = ("predictions", "probs", "fc1000")
 
 
 def _find(model: keras.Model, kind: type):
@@ -140,7 +141,7 @@ def load_keras_applications_h5(resnet: keras.Model, path: str) -> int:
     with h5py.File(path, "r") as file:
         root = file["model_weights"] if "model_weights" in file else file
         stored = {name: _read_layer(group) for name, group in root.items() if isinstance(group, h5py.Group)}
-    stored = {name: values for name, values in stored.items() if values and name != KERAS_APPLICATIONS_TOP}
+    stored = {name: values for name, values in stored.items() if values and name not in KERAS_APPLICATIONS_TOP}
     if "conv1_conv" not in stored:
         raise ValueError(f"{path}: not a keras.applications ResNet weights file (no conv1_conv layer)")
     wanted = {keras_applications_name(layer.name) for layer in layers}

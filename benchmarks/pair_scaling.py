@@ -194,7 +194,7 @@ def plot(results: dict, path: str) -> None:
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
-    overrides = []
+    overrides = ["model.backbone_weights="]  # timing only: no pretrained download
     if args.backbone_depth:
         overrides.append(f"model.backbone_depth={args.backbone_depth}")
     if args.image_size:

@@ -45,6 +45,7 @@ def one_of(*values) -> Rule:
 
 
 BACKBONE_DEPTHS = (18, 34, 50, 101)  # the ResNets of calipso_tf.modeling.backbone
+RESNET_CONVENTIONS = ("keras_cv", "keras_applications")  # its stem + input preprocessing variants
 DATASETS = ("hico_det", "vcoco", "synthetic")  # what data_prep converts
 
 
@@ -93,7 +94,12 @@ class ModelConfig(Checked):
     image_size: tuple[int, int] = setting((512, 512), MULTIPLE_OF_32)
     backbone_depth: int = setting(50, one_of(*BACKBONE_DEPTHS))
     backbone_width: float = setting(1.0, POSITIVE)
+    # A KerasCV preset name, a local preset folder, or a weights file (calipso_tf.modeling.pretrained).
     backbone_weights: str = ""
+    # The stem padding and input preprocessing the ResNet was trained with: keras_cv (x / 255,
+    # 'same' padding) for KerasCV weights, keras_applications (caffe BGR means, zero-padded stem)
+    # for keras.applications .h5 files. Kept in the run's config, so a checkpoint rebuilds the same network.
+    resnet_convention: str = setting("keras_cv", one_of(*RESNET_CONVENTIONS))
     head_blocks: int = setting(8, POSITIVE)
     head_channels: int = setting(256, POSITIVE)
     embedding_dim: int = setting(8, POSITIVE)

@@ -56,7 +56,7 @@ class CalipsoModel(keras.Model):
         if any(side % 32 for side in cfg.image_size):
             raise ValueError(f"model.image_size={list(cfg.image_size)}: both sides must be multiples of 32 "
                              "(the FPN upsamples P5 to P4 to P3)")
-        self.backbone = ResNetFPN(cfg.backbone_depth, cfg.backbone_width, name="backbone_fpn")
+        self.backbone = ResNetFPN(cfg.backbone_depth, cfg.backbone_width, cfg.resnet_convention, name="backbone_fpn")
         head_args = dict(num_verbs=cfg.num_verbs, anchors_per_location=cfg.anchors.anchors_per_location,
                          num_blocks=cfg.head_blocks, channels=cfg.head_channels, embedding_dim=cfg.embedding_dim,
                          passive_branch=cfg.passive_branch, target_branch=cfg.target_branch)
@@ -152,10 +152,11 @@ class CalipsoModel(keras.Model):
                 "loss_config": config_lib.to_dict(self.loss_config)}
 
 
-def build_model(config: Config) -> CalipsoModel:
-    """Builds (and initialises the variables of) the model described by ``config``."""
+def build_model(config: Config, load_pretrained: bool = True) -> CalipsoModel:
+    """Builds (and initialises the variables of) the model described by ``config``, the backbone
+    from ``model.backbone_weights`` when set and ``load_pretrained``."""
     model = CalipsoModel(config.model, config.loss, name="calipso").initialize()
-    if config.model.backbone_weights:
+    if load_pretrained and config.model.backbone_weights:
         from calipso_tf.modeling.pretrained import load_backbone_weights
 
         load_backbone_weights(model, config.model.backbone_weights)

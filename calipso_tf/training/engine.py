@@ -123,14 +123,16 @@ def _build_model_and_checkpointer(config: Config, strategy: tf.distribute.Strate
                                   sync_batch_norm: bool) -> tuple[keras.Model, Checkpointer]:
     """Builds and compiles the model and its optimizer under the strategy, and restores the
     latest checkpoint of model_dir if there is one (``checkpointer.step`` is then its step)."""
+    folder = os.path.join(model_dir, CHECKPOINTS)
+    # A resumed run takes every weight from its checkpoint: no pretrained file or download needed.
+    resuming = tf.train.latest_checkpoint(folder) is not None
     with strategy.scope():
-        model = build_model(config)
+        model = build_model(config, load_pretrained=not resuming)
         if sync_batch_norm:
             distribute.synchronize_batch_norm(model)
         optimizer = optimization.build_optimizer(config.train, config.train.batch_size, mixed_precision)
         model.compile(optimizer=optimizer, jit_compile=jit_compile)
         model.optimizer.build(model.trainable_variables)
-        folder = os.path.join(model_dir, CHECKPOINTS)
         checkpointer = Checkpointer(model, folder, config.train.keep_checkpoints, config.train.checkpoint_every,
                                     distribute.WorkerDir(folder, chief))
         checkpointer.restore()
@@ -143,10 +145,13 @@ def _log_setup(config: Config, strategy: tf.distribute.Strategy, chief: bool, lo
     train_cfg, replicas, global_batch = config.train, strategy.num_replicas_in_sync, config.train.batch_size
     log.info("strategy %s: %d replica(s) on %d worker(s)%s; loop %s; global batch %d = %d per replica; "
              "lr %.5g (train.learning_rate %.5g x %d / reference batch %d), %d warm-up steps, x%g at %s; "
-             "mixed precision %s, XLA %s, synchronized BatchNorm %s, frozen BatchNorm %s; %s at step %d of %d",
+             "mixed precision %s, XLA %s, synchronized BatchNorm %s, frozen BatchNorm %s; "
+             "backbone from %s (%s ResNet); %s at step %d of %d",
              type(strategy).__name__, replicas, distribute.num_workers(strategy), "" if chief else " (not chief)",
              loop, global_batch, global_batch // replicas, optimization.scaled_learning_rate(train_cfg, global_batch),
              train_cfg.learning_rate, global_batch, train_cfg.reference_batch_size, train_cfg.warmup_steps,
              train_cfg.lr_decay_factor, list(train_cfg.lr_decay_steps), mixed_precision, jit_compile,
              sync_batch_norm, config.model.freeze_batch_norm,
+             "the checkpoint" if start_step else config.model.backbone_weights or "random initialisation",
+             config.model.resnet_convention,
              "resuming" if start_step else "starting", start_step, train_cfg.total_steps)

@@ -19,12 +19,13 @@ TENSORBOARD = "tensorboard"
 
 # Fields a resumed run may change (docs/TRAINING.md, "Resume semantics"): how far it trains and
 # how often it saves and logs; the learning rate and gradient clipping of the steps still to
-# run (the remedies for a non-finite loss); where the same data now lives; evaluation and
+# run (the remedies for a non-finite loss); where the same data now lives; where the pretrained
+# backbone came from (a resumed run takes every weight from its checkpoint); evaluation and
 # decoding. Every other field changes the weights' shapes, the meaning of the checkpointed
 # step (the data position) or the data order. A name ending in "." stands for its section.
 RESUMABLE_FIELDS = ("train.total_steps", "train.checkpoint_every", "train.log_every", "train.keep_checkpoints",
-                    "train.learning_rate", "train.clip_global_norm", "data.data_dir", "data.eval_split",
-                    "inference.")
+                    "train.learning_rate", "train.clip_global_norm", "model.backbone_weights", "data.data_dir",
+                    "data.eval_split", "inference.")
 
 
 def resumable(field: str) -> bool:

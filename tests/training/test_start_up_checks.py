@@ -69,7 +69,19 @@ def test_resume_with_resumable_changes_warns_and_freezes_the_new_config(data_dir
     assert load_config(str(previous_run / "config.yaml")) == config
 
 
-@pytest.mark.parametrize("field", ["train.batch_size", "train.seed", "data.shuffle_buffer", "loss.sigma"])
+def test_resume_loads_no_pretrained_weights(data_dir, previous_run, tmp_path, caplog):
+    """A resumed run takes its weights from the checkpoint: a pretrained source that is not there
+    (a preset folder left on another machine) is not read, and the set-up line says so."""
+    config = tiny_training_config(data_dir, total_steps=3)
+    config.model = dataclasses.replace(config.model, backbone_weights=str(tmp_path / "preset_left_elsewhere"))
+    with caplog.at_level(logging.INFO, logger="calipso_tf"):
+        assert engine.train(config, str(previous_run), verbose=0)["resumed_from_step"] == 2
+    assert any("backbone from the checkpoint (keras_cv ResNet); resuming at step 2" in r.getMessage()
+               for r in caplog.records)
+
+
+@pytest.mark.parametrize("field", ["train.batch_size", "train.seed", "data.shuffle_buffer", "loss.sigma",
+                                   "model.resnet_convention"])
 def test_fields_that_change_what_was_trained_are_not_resumable(field):
     assert not run_dir.resumable(field)
 

@@ -13,6 +13,7 @@ import pytest
 import tensorflow as tf
 
 from calipso_tf.modeling.calipso_model import build_model
+from calipso_tf.serving import export
 from calipso_tf.training import checkpoints, engine
 
 from harness import tiny_config, tiny_training_config
@@ -123,6 +124,20 @@ def test_one_training_step_then_checkpoint_restores_it(tiny_preset, tmp_path):
     # The step moved the backbone away from the preset's weights.
     assert not all(np.array_equal(a.numpy(), b.numpy())
                    for a, b in zip(tiny_preset[1].weights, restored.backbone.retinanet.weights))
+
+
+@pytest.mark.slow
+def test_savedmodel_export_serves_the_same_maps(tiny_preset, tmp_path):
+    config = hub_config(tiny_preset[0])
+    model = build_model(config)
+    path = export.export_savedmodel(model, config, str(tmp_path / "calipso" / "1"), ["ride", "hold", "look"],
+                                    [(1, "person"), (2, "bicycle")])
+    images = images_0_255(batch=1).numpy().round().astype(np.uint8)
+    served = tf.saved_model.load(path).signatures[export.DENSE_MAPS](
+        images=tf.constant(images), image_sizes=tf.constant([[64, 64]], tf.int32))
+    expected = model(tf.constant(images, tf.float32), training=False)
+    for key in ("verb_logits", "target_logits", "embeddings"):
+        np.testing.assert_allclose(served[key].numpy(), expected[key].numpy(), rtol=1e-4, atol=1e-4, err_msg=key)
 
 
 def test_missing_preset_folder_names_it(tmp_path):

@@ -46,6 +46,9 @@ def one_of(*values) -> Rule:
 
 BACKBONE_DEPTHS = (18, 34, 50, 101)  # the ResNets of calipso_tf.modeling.backbone
 RESNET_CONVENTIONS = ("keras_cv", "keras_applications")  # its stem + input preprocessing variants
+# model.backbone: KerasCV ResNet + FPN (calipso_tf.modeling.backbone) or KerasHub's RetinaNet
+# backbone from a preset (calipso_tf.modeling.keras_hub_backbone).
+BACKBONES = ("keras_cv_resnet", "keras_hub_retinanet")
 DATASETS = ("hico_det", "vcoco", "synthetic")  # what data_prep converts
 
 
@@ -92,6 +95,10 @@ class ModelConfig(Checked):
     section: ClassVar[str] = "model"
     num_verbs: int = setting(4, POSITIVE)
     image_size: tuple[int, int] = setting((512, 512), MULTIPLE_OF_32)
+    backbone: str = setting("keras_cv_resnet", one_of(*BACKBONES))
+    # keras_cv_resnet: backbone_depth/width (+ backbone_weights); keras_hub_retinanet: a KerasHub
+    # preset name or local preset folder giving architecture, weights and input normalisation.
+    backbone_preset: str = ""
     backbone_depth: int = setting(50, one_of(*BACKBONE_DEPTHS))
     backbone_width: float = setting(1.0, POSITIVE)
     # A KerasCV preset name, a local preset folder, or a weights file (calipso_tf.modeling.pretrained).

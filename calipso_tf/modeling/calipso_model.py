@@ -9,6 +9,7 @@ from calipso_tf import config as config_lib
 from calipso_tf.modeling.backbone import ResNetFPN
 from calipso_tf.config import Config, LossConfig, ModelConfig
 from calipso_tf.modeling.interaction_head import InteractionHead
+from calipso_tf.modeling.keras_hub_backbone import KerasHubRetinaNetFPN
 from calipso_tf.modeling.losses import calipso_losses
 
 LOSS_TERMS = ("total", "verb", "target", "embedding")
@@ -56,7 +57,7 @@ class CalipsoModel(keras.Model):
         if any(side % 32 for side in cfg.image_size):
             raise ValueError(f"model.image_size={list(cfg.image_size)}: both sides must be multiples of 32 "
                              "(the FPN upsamples P5 to P4 to P3)")
-        self.backbone = ResNetFPN(cfg.backbone_depth, cfg.backbone_width, cfg.resnet_convention, name="backbone_fpn")
+        self.backbone = build_backbone(cfg)
         head_args = dict(num_verbs=cfg.num_verbs, anchors_per_location=cfg.anchors.anchors_per_location,
                          num_blocks=cfg.head_blocks, channels=cfg.head_channels, embedding_dim=cfg.embedding_dim,
                          passive_branch=cfg.passive_branch, target_branch=cfg.target_branch)
@@ -150,6 +151,23 @@ class CalipsoModel(keras.Model):
     def get_config(self):
         return {**super().get_config(), "model_config": config_lib.to_dict(self.model_config),
                 "loss_config": config_lib.to_dict(self.loss_config)}
+
+
+def build_backbone(cfg: ModelConfig) -> keras.layers.Layer:
+    """The feature extractor ``model.backbone`` names: images (B, H, W, 3) in [0, 255] -> [P3..P7],
+    256 channels each. Each backbone takes its weights from its own field; the other one's is an error."""
+    if cfg.backbone == "keras_hub_retinanet":
+        if not cfg.backbone_preset:
+            raise ValueError("model.backbone=keras_hub_retinanet needs model.backbone_preset: a KerasHub preset "
+                             "name (retinanet_resnet50_fpn_coco) or a local preset folder")
+        if cfg.backbone_weights:
+            raise ValueError(f"model.backbone_weights={cfg.backbone_weights} is for model.backbone=keras_cv_resnet; "
+                             "keras_hub_retinanet takes its weights from model.backbone_preset")
+        return KerasHubRetinaNetFPN(cfg.backbone_preset, name="backbone_fpn")
+    if cfg.backbone_preset:
+        raise ValueError(f"model.backbone_preset={cfg.backbone_preset} is for model.backbone=keras_hub_retinanet; "
+                         "keras_cv_resnet takes model.backbone_weights")
+    return ResNetFPN(cfg.backbone_depth, cfg.backbone_width, cfg.resnet_convention, name="backbone_fpn")
 
 
 def build_model(config: Config, load_pretrained: bool = True) -> CalipsoModel:

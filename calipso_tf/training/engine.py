@@ -16,7 +16,7 @@ import time
 import keras
 import tensorflow as tf
 
-from calipso_tf.config import Config
+from calipso_tf.config import Config, ModelConfig
 from calipso_tf.data.pipeline import InputPipeline
 from calipso_tf.modeling.calipso_model import build_model
 from calipso_tf.training import custom_loop, distribute, fit_loop, input_stream, optimization, run_dir
@@ -139,6 +139,16 @@ def _build_model_and_checkpointer(config: Config, strategy: tf.distribute.Strate
     return model, checkpointer
 
 
+def _backbone_name(model: ModelConfig) -> str:
+    if model.backbone == "keras_hub_retinanet":
+        return "KerasHub RetinaNet"
+    return f"ResNet-{model.backbone_depth} ({model.resnet_convention} convention)"
+
+
+def _backbone_source(model: ModelConfig) -> str:
+    return model.backbone_preset or model.backbone_weights or "random initialisation"
+
+
 def _log_setup(config: Config, strategy: tf.distribute.Strategy, chief: bool, loop: str, mixed_precision: bool,
                jit_compile: bool, sync_batch_norm: bool, start_step: int) -> None:
     """One log line that says how this run trains."""
@@ -146,12 +156,11 @@ def _log_setup(config: Config, strategy: tf.distribute.Strategy, chief: bool, lo
     log.info("strategy %s: %d replica(s) on %d worker(s)%s; loop %s; global batch %d = %d per replica; "
              "lr %.5g (train.learning_rate %.5g x %d / reference batch %d), %d warm-up steps, x%g at %s; "
              "mixed precision %s, XLA %s, synchronized BatchNorm %s, frozen BatchNorm %s; "
-             "backbone from %s (%s ResNet); %s at step %d of %d",
+             "backbone %s from %s; %s at step %d of %d",
              type(strategy).__name__, replicas, distribute.num_workers(strategy), "" if chief else " (not chief)",
              loop, global_batch, global_batch // replicas, optimization.scaled_learning_rate(train_cfg, global_batch),
              train_cfg.learning_rate, global_batch, train_cfg.reference_batch_size, train_cfg.warmup_steps,
              train_cfg.lr_decay_factor, list(train_cfg.lr_decay_steps), mixed_precision, jit_compile,
              sync_batch_norm, config.model.freeze_batch_norm,
-             "the checkpoint" if start_step else config.model.backbone_weights or "random initialisation",
-             config.model.resnet_convention,
+             _backbone_name(config.model), "the checkpoint" if start_step else _backbone_source(config.model),
              "resuming" if start_step else "starting", start_step, train_cfg.total_steps)

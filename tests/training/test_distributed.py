@@ -22,6 +22,8 @@ from train_util import assert_same_checkpoints, make_dataset, subprocess_env, tr
 #   synthetic images sit on ReLU / max-pool kinks and the split reduction order flips them,
 #   which moves the first layers' gradients by up to ~4e-3 relative; measured 1.1e-4
 #   on the stem / stack-1 weights after one step, so checked at 5e-4 (docs/TRAINING.md).
+# Generous: on a loaded 2-core machine the mirrored run took 258 s (about a minute when idle).
+SUBPROCESS_TIMEOUT_S = 600
 MIRRORED_SCRIPT = """
 import logging
 import shutil
@@ -56,7 +58,7 @@ def data_dir(tmp_path_factory):
 def test_mirrored_two_replicas_equal_single_device(data_dir, tmp_path):
     script = MIRRORED_SCRIPT.format(root=ROOT, data=data_dir, tmp=str(tmp_path))
     done = subprocess.run([sys.executable, "-c", script], env=subprocess_env(), cwd=ROOT, capture_output=True,
-                          text=True, timeout=300)
+                          text=True, timeout=SUBPROCESS_TIMEOUT_S)
     assert done.returncode == 0, done.stderr[-5000:]
     assert "2 replica(s) on 1 worker(s); loop custom" in done.stderr
     assert "synchronized BatchNorm True, frozen BatchNorm True" in done.stderr
@@ -86,7 +88,11 @@ def test_two_workers_finish_with_identical_weights(data_dir, tmp_path):
                                 env=subprocess_env(TF_CONFIG=json.dumps({"cluster": cluster,
                                                                          "task": {"type": "worker", "index": i}})))
                for i in range(2)]
-    outputs = [w.communicate(timeout=400) for w in workers]
+    try:
+        outputs = [w.communicate(timeout=SUBPROCESS_TIMEOUT_S) for w in workers]
+    finally:  # a worker left waiting for its peer would outlive the test run
+        for w in workers:
+            w.kill()
     for w, (out, err) in zip(workers, outputs):
         assert w.returncode == 0, err[-5000:]
     summaries = [json.loads(out[out.index("{"):]) for out, _ in outputs]

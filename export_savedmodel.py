@@ -21,7 +21,7 @@ from calipso_tf.cli import config_overrides, define_model_flags, run
 FLAGS = flags.FLAGS
 define_model_flags()
 flags.DEFINE_string("output", None, "Version folder to create: <base_path>/<integer version>.")
-flags.DEFINE_integer("max_detections", None, "Largest D the signatures accept. Default: inference.max_detections.")
+flags.DEFINE_integer("max_detections", None, "Largest D the signatures accept. Default: inference.max_detections when > 0, else 128.")
 flags.DEFINE_string("model_name", "calipso", "Model name written into the warmup requests.")
 flags.DEFINE_bool("overwrite", False, "Replace the version folder if it exists.")
 flags.mark_flags_as_required(["checkpoint", "output"])

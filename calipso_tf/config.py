@@ -181,7 +181,9 @@ class InferenceConfig(Checked):
     score_threshold: float = setting(0.0, FRACTION)
     top_k: int = setting(100, POSITIVE)
     mapping_iou: float = setting(0.5, IOU)
-    max_detections: int = setting(64, POSITIVE)
+    # D, the detections decoded per image: 0 = the largest count the detection source holds (nothing
+    # dropped; a detector: its own cap); > 0 = a fixed cap, the highest-scoring kept and the rest counted.
+    max_detections: int = setting(0, NON_NEGATIVE)
     detection_score_threshold: float = setting(0.0, FRACTION)
     # iCAN/TIN pickles: humans / objects below these are dropped; UPT folders: label convention.
     detection_human_threshold: float = setting(0.8, FRACTION)

@@ -98,6 +98,10 @@ class DetectionSource:
     def check_names(self, names: Iterable[str]) -> None:
         """Raises when the source cannot tell the images ``names`` apart; a detector always can."""
 
+    def max_count(self) -> int:
+        """The most detections the source gives one image (sizes D when inference.max_detections is 0)."""
+        raise NotImplementedError
+
 
 class _TableSource(DetectionSource):
     """Detections looked up by image name (module docstring) in a table read from ``path``."""
@@ -143,6 +147,9 @@ class _TableSource(DetectionSource):
 
     def __call__(self, file_name: str, image: Any = None, scale: float = 1.0) -> Detections:
         return self.table[self.key_of(file_name)]
+
+    def max_count(self) -> int:
+        return max((len(d) for d in self.table.values()), default=0)
 
 
 def _ends_with(parts: list[str], suffix: list[str]) -> bool:
@@ -247,6 +254,7 @@ class KerasCVDetector(DetectionSource):
     def __init__(self, weights: str, score_threshold: float = 0.05, nms_iou_threshold: float = 0.5,
                  max_detections: int = 100, depth: int = 50):
         self.model = build_retinanet(score_threshold, nms_iou_threshold, max_detections, depth)
+        self.max_detections = max_detections
         if not os.path.exists(weights):
             raise FileNotFoundError(f"{weights}: no RetinaNet weights file")
         self.model.load_weights(weights)
@@ -258,6 +266,9 @@ class KerasCVDetector(DetectionSource):
         classes = np.asarray(out["classes"][0, :n]).astype(np.int64)
         return Detections(np.asarray(out["boxes"][0, :n]) / scale, np.asarray(COCO_IDS)[classes],
                           np.asarray(out["confidence"][0, :n]))
+
+    def max_count(self) -> int:
+        return self.max_detections
 
 
 def build_retinanet(score_threshold: float = 0.05, nms_iou_threshold: float = 0.5, max_detections: int = 100,

@@ -52,15 +52,15 @@ def evaluate_hico_model(model, config: Config, manifest: Manifest, split: str, o
 
     Returns:
       The metrics dict of `scoring.score_hico`, plus "detections_dropped" ({"cap", "boxes",
-      "images"}: what inference.max_detections left out, also logged as a WARNING).
+      "images"}: what the cap D (`runner.detection_slots`) left out, also logged as a WARNING).
     """
     test_json = annotations or manifest.splits[split].annotations
     train_json = train_annotations or manifest.splits[config.data.train_split].annotations
-    # No cap at load: decode_batch applies inference.max_detections and `dropped` counts it.
+    # No cap at load: decode_batch applies the cap D and `dropped` counts what it leaves out.
     source = detectors.make_source(detections, annotations=test_json,
                                    score_threshold=config.inference.detection_score_threshold,
                                    **detectors.format_options(config.inference))
-    dropped = runner.DroppedDetections(config.inference.max_detections)
+    dropped = runner.DroppedDetections(runner.detection_slots(config.inference.max_detections, source))
     predictions = runner.predict_split(model, config, source, split, batch_size, dropped=dropped)
     folder = os.path.dirname(os.path.abspath(output))
     pred_path = os.path.join(folder, "predictions.json")
@@ -152,9 +152,9 @@ def evaluate_vcoco_model(model, config: Config, manifest: Manifest, split: str, 
         source = detectors.make_source(detections, score_threshold=config.inference.detection_score_threshold,
                                        **detectors.format_options(config.inference))
     layout = vcoco_output.VcocoLayout.from_file(vcoco_json, [v.name for v in manifest.verbs])
-    dropped = runner.DroppedDetections(config.inference.max_detections)
+    dropped = runner.DroppedDetections(runner.detection_slots(config.inference.max_detections, source))
     images = runner.decode_split(model, config, source, split, batch_size, dropped=dropped,
-                                 top_k=config.inference.max_detections * manifest.num_verbs)
+                                 top_k=dropped.cap * manifest.num_verbs)
     entries = vcoco_output.to_vcoco_detections(images, layout, manifest.person_category_id)
     folder = os.path.dirname(os.path.abspath(output))
     pred_path = os.path.join(folder, "detections.pkl")

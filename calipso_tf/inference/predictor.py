@@ -45,9 +45,10 @@ class Predictor:
         inference = self.config.inference
         self.source = detectors.make_source(detections, annotations=annotations,
                                             score_threshold=inference.detection_score_threshold,
-                                            max_detections=inference.max_detections, nms_iou_threshold=nms_iou,
+                                            max_detections=inference.max_detections or None, nms_iou_threshold=nms_iou,
                                             **detectors.format_options(inference))
         self.predict = runner.make_predict_fn(model, self.config)
+        self.slots = runner.detection_slots(inference.max_detections, self.source)
 
     def __call__(self, name: str, frame: np.ndarray) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         """One (H, W, 3) uint8 RGB frame named ``name`` (the detector source's key) -> (prediction, triplets).
@@ -58,7 +59,7 @@ class Predictor:
         image, scale = fit_to_input(tf.convert_to_tensor(frame), tuple(self.config.model.image_size))
         image, scale = image.numpy(), float(scale)
         ((det, triplets),) = runner.decode_batch(self.predict, image[None], [scale], [self.source(name, image, scale)],
-                                                 self.config.inference.max_detections)
+                                                 self.slots)
         prediction = to_hico_predictions(triplets, det.boxes, det.category_ids, name, self.verb_ids, det.scores)
         prediction.update(height=int(frame.shape[0]), width=int(frame.shape[1]))
         return prediction, triplets

@@ -44,6 +44,12 @@ def make_predict_fn(model, config: Config, top_k: int | None = None):
     return predict
 
 
+def detection_slots(max_detections: int, source: DetectionSource) -> int:
+    """D, the detections decoded per image: inference.max_detections when > 0, else the most
+    ``source`` gives any image (at least 1), so that nothing is dropped."""
+    return max_detections if max_detections > 0 else max(1, source.max_count())
+
+
 @dataclasses.dataclass
 class DroppedDetections:
     """What the fixed cap D = inference.max_detections left out: boxes and the images they came from."""
@@ -71,7 +77,7 @@ class DecodedImage:
     """One image of `decode_split`: the decoder's triplets and the detections they index.
 
     detections: the boxes the maps were read at (original frame, the decoder's order:
-    highest score first, at most inference.max_detections); triplets: that image's slice
+    highest score first, at most D = `detection_slots`); triplets: that image's slice
     of the `TripletDecoder` output as numpy arrays (no batch axis).
     """
 
@@ -90,7 +96,7 @@ def decode_batch(predict, images, scales, detections: list[Detections],
       images: (B, H, W, 3) float32 model inputs (`fit_to_input`), tensor or array.
       scales: (B,) original frame -> input frame factors.
       detections: each image's `Detections`, original frame.
-      max_detections: inference.max_detections; an image keeps its highest-scoring ones.
+      max_detections: D (`detection_slots`); an image keeps its highest-scoring ones.
 
     Returns:
       Per image: its detections as the triplets index them (highest score first, at
@@ -110,8 +116,10 @@ def decode_split(model, config: Config, source: DetectionSource, split: str | No
                  dropped: DroppedDetections | None = None, top_k: int | None = None) -> Iterator[DecodedImage]:
     """Runs the model + decoder over a split's shards, yielding one `DecodedImage` per image in shard order.
 
-    dropped: counts the detections beyond inference.max_detections; top_k: `make_predict_fn`'s.
+    dropped: counts the detections beyond its cap (`detection_slots`: D of every batch; default
+    `detection_slots(inference.max_detections, source)`); top_k: `make_predict_fn`'s.
     """
+    slots = dropped.cap if dropped is not None else detection_slots(config.inference.max_detections, source)
     pipeline = InputPipeline(config, data_dir)
     split = split or config.data.eval_split
     predict = make_predict_fn(model, config, top_k)
@@ -125,7 +133,7 @@ def decode_split(model, config: Config, source: DetectionSource, split: str | No
             if dropped is not None:
                 for det in detections:
                     dropped.add(len(det))
-            decoded = decode_batch(predict, batch["image"], scales, detections, config.inference.max_detections)
+            decoded = decode_batch(predict, batch["image"], scales, detections, slots)
             for name, image_id, (det, triplets) in zip(names, batch["image_id"].numpy(), decoded):
                 yield DecodedImage(name, int(image_id), det, triplets)
             bar.update(len(names))

@@ -237,6 +237,17 @@ def check_output_dir(output_dir: str, overwrite: bool = False) -> None:
         raise FileExistsError(f"{output_dir} exists; pass --overwrite to replace it or pick a new version")
 
 
+# A signature needs a fixed D: with inference.max_detections 0 ("from the data"), exports accept up to
+# this many detections per image, above the 118 boxes of HICO-DET's most crowded test image.
+SERVING_MAX_DETECTIONS = 128
+
+
+def serving_slots(config: Config, max_detections: int | None = None) -> int:
+    """The largest D a signature accepts: ``max_detections``, else inference.max_detections, else
+    SERVING_MAX_DETECTIONS."""
+    return max_detections or config.inference.max_detections or SERVING_MAX_DETECTIONS
+
+
 def export_savedmodel(model, config: Config, output_dir: str, verb_names: Sequence[str],
                       objects: Sequence[tuple[int, str]], max_detections: int | None = None,
                       person_category_id: int = PERSON_CATEGORY_ID, overwrite: bool = False,
@@ -251,7 +262,7 @@ def export_savedmodel(model, config: Config, output_dir: str, verb_names: Sequen
       model, config: the built model and its Config.
       output_dir: <base>/<version>, version a positive integer.
       verb_names: name of each network verb index; objects: (COCO id, name) pairs.
-      max_detections: the largest D accepted; default config.inference.max_detections.
+      max_detections: the largest D accepted; default `serving_slots`.
       overwrite: replace an existing version (otherwise FileExistsError).
       model_name: the model name written into the warmup requests.
 
@@ -267,8 +278,7 @@ def export_savedmodel(model, config: Config, output_dir: str, verb_names: Sequen
     try:
         with tempfile.TemporaryDirectory() as asset_dir:
             write_assets(asset_dir, config, verb_names, objects)
-            module = ServingModule(model, config, asset_dir, max_detections or config.inference.max_detections,
-                                   person_category_id)
+            module = ServingModule(model, config, asset_dir, serving_slots(config, max_detections), person_category_id)
             tf.saved_model.save(module, staging, signatures=module.signatures())
         write_warmup(staging, tuple(config.model.image_size), model_name)
         _replace_dir(staging, output_dir)

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 
 import pytest
 from data_prep_util import convert, write_jpeg
 from harness import REPO_ROOT, TINY_NETWORK
+from train_util import subprocess_env
 
 from calipso_tf.config import load_config
 from calipso_tf.data import manifest as manifest_lib
@@ -139,3 +142,47 @@ def test_vcoco_writes_trainval_and_counts_statistics_on_it(vcoco):
     assert config.data.train_split == "trainval"
     images, _ = next(iter(InputPipeline(config).train_dataset(batch_size=2)))
     assert images.shape == (2, 64, 64, 3)
+
+
+def _run(script: str, *args: str, cwd) -> None:
+    """python <script> args, as a user runs it; fails the test with the end of its stderr."""
+    done = subprocess.run([sys.executable, os.path.join(REPO_ROOT, script), *args], cwd=cwd, env=subprocess_env(),
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, f"{script}: {done.stderr[-4000:]}"
+
+
+def _train_and_evaluate(config: str, dataset: str, data_dir, run, *overrides: str) -> dict:
+    """train.py with a shipped config (tiny network, 2 steps, no pretrained download), then
+    evaluate.py --detections gt on its evaluation split; returns metrics.json."""
+    sets = [f"--set={o}" for o in (f"data.data_dir={data_dir}", "model.image_size=[64, 64]",
+                                   "model.backbone_weights=", *TINY, "train.batch_size=2",
+                                   "train.reference_batch_size=2", "train.total_steps=2", "train.warmup_steps=1",
+                                   "data.shuffle_buffer=4", *overrides)]
+    _run("train.py", f"--config={os.path.join(REPO_ROOT, 'configs', config)}", f"--model_dir={run}", *sets,
+         cwd=run.parent)
+    _run("evaluate.py", f"--dataset={dataset}", f"--checkpoint={run}", "--detections=gt", "--noplots",
+         "--nocontact_sheet", cwd=run.parent)
+    return json.loads((run / "eval" / "metrics.json").read_text())
+
+
+@pytest.mark.slow
+def test_hico_det_config_trains_and_evaluates_the_largest_records(real_size_hico, tmp_path):
+    run = tmp_path / "run"
+    metrics = _train_and_evaluate("hico_det.yaml", "hico_det", real_size_hico, run)
+    assert metrics["detections_dropped"] == {"cap": BIG_BOXES, "boxes": 0, "images": 0}
+    predictions = {p["file_name"]: p for p in json.loads((run / "eval" / "predictions.json").read_text())}
+    assert sorted(predictions) == [SMALL_TEST, BIG_TEST]
+    assert len(predictions[BIG_TEST]["predictions"]) == BIG_BOXES  # every box of the 120 was read
+    assert metrics["images_without_predictions"] == 0
+
+
+@pytest.mark.slow
+def test_vcoco_config_trains_on_trainval_and_evaluates(vcoco, tmp_path):
+    out = vcoco / "out"
+    assert convert("--dataset", "vcoco", "--annotations", vcoco / "v-coco", "--images", vcoco / "coco",
+                   "--output", out, "--num-shards", 2) == 0
+    run = tmp_path / "run"
+    metrics = _train_and_evaluate("vcoco.yaml", "vcoco", out, run, "model.num_verbs=6")
+    assert (run / "eval" / "detections.pkl").exists()
+    assert metrics["detections_dropped"]["boxes"] == 0 and metrics["images_without_predictions"] == 0
+    assert "AP_role_scenario1" in metrics

@@ -1,13 +1,14 @@
 """Nothing dropped silently: the detection cap and partial V-COCO predictions are counted; V-COCO keeps every agent."""
 
 import dataclasses
+import json
 import logging
 
 import numpy as np
 from evaluation.test_vcoco_metrics import A, PERSON, agent, coco_ann, det, evaluate
 from harness import tiny_config
 
-from calipso_tf.inference import runner
+from calipso_tf.inference import detectors, runner
 from calipso_tf.inference.detectors import Detections
 from calipso_tf.inference.vcoco_output import VcocoLayout, image_detections
 from calipso_tf.modeling.calipso_model import build_model
@@ -52,6 +53,27 @@ def test_fixed_cap_counts_dropped_boxes(caplog):
     with caplog.at_level(logging.WARNING, logger="calipso_tf"):
         assert runner.DroppedDetections(128).report("x") == {"cap": 128, "boxes": 0, "images": 0}
     assert not caplog.text
+
+
+def test_default_cap_comes_from_the_detections(tmp_path):
+    # inference.max_detections 0 (the default): D is the most boxes any image of the source holds,
+    # so the 120-box image is decoded whole and nothing is counted as dropped.
+    annotations = tmp_path / "test_hico.json"
+    annotations.write_text(json.dumps([
+        {"file_name": "big.jpg", "annotations": [{"bbox": [float(v) for v in box], "category_id": 1}
+                                                 for box in _boxes(120)]},
+        {"file_name": "small.jpg", "annotations": [{"bbox": [0.0, 0.0, 5.0, 5.0], "category_id": 1}]}]))
+    source = detectors.make_source("gt", annotations=str(annotations))
+    assert tiny_config().inference.max_detections == 0
+    assert runner.detection_slots(0, source) == 120
+    assert runner.detection_slots(64, source) == 64
+    assert runner.detection_slots(0, detectors.GroundTruthDetections(str(annotations), "ground truth")) == 1
+    config = tiny_config(num_verbs=2)
+    predict = runner.make_predict_fn(build_model(config), config, top_k=120 * 2)  # every (person, verb)
+    ((kept, triplets),) = runner.decode_batch(predict, np.zeros((1, 64, 64, 3), np.float32), [1.0],
+                                              [source("big.jpg")], runner.detection_slots(0, source))
+    assert len(kept) == 120
+    assert sorted(set(triplets["subject_index"].tolist())) == list(range(120))  # the old cap of 64 read 64
 
 
 def test_vcoco_budget_keeps_every_agent():

@@ -126,7 +126,7 @@ def test_evaluate_vcoco_model_end_to_end(vcoco):
     assert metrics["AP_role_scenario1"] == metrics["AP_role_scenario2"] == 100.0
     assert metrics["AP_role_scenario1_24"] == 100.0
     assert metrics["AP_agent"] == 25.0  # eat: AP 1; the other 3 actions have no positives (NaN, nansum / 4)
-    assert metrics["detections_dropped"] == {"cap": 64, "boxes": 0, "images": 0}
+    assert metrics["detections_dropped"] == {"cap": 1, "boxes": 0, "images": 0}  # D: the one detection
     assert metrics["images_without_predictions"] == 0
     detections = pickle.loads((run / "eval" / "detections.pkl").read_bytes())
     (entry,) = detections

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import io
+import multiprocessing
 import os
 import platform
 import random
@@ -72,3 +74,10 @@ def save_figure(figure, path: str) -> None:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=120, bbox_inches="tight")
     atomic_write(path, lambda f: f.write(buffer.getvalue()), "wb")
+
+
+def run_isolated(fn: Callable, *args) -> Any:
+    """``fn(*args)`` in a spawned process: a clean memory peak and global Keras policy per run."""
+    context = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(1, mp_context=context) as pool:
+        return pool.submit(fn, *args).result()

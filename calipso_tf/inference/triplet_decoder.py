@@ -199,6 +199,9 @@ class TripletDecoder(keras.layers.Layer):
 
     def __init__(self, threshold: float = 0.0, top_k: int = 100, person_category_id: int = PERSON_CATEGORY_ID,
                  mapping_iou: float = 0.5, **kwargs):
+        # float32 whatever the global policy: under mixed_float16 Keras would otherwise cast the
+        # boxes, anchors and scores to float16 on the way in.
+        kwargs.setdefault("dtype", "float32")
         super().__init__(**kwargs)
         self.threshold = threshold
         self.top_k = top_k

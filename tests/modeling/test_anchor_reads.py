@@ -3,6 +3,7 @@ for every level and anchor index, under XLA, with the same gradients, losses and
 
 import dataclasses
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -141,3 +142,20 @@ def test_decoded_triplets_identical_read_only_and_dense():
     assert int(outs[0]["num_triplets"][0]) > 0
     for key in outs[0]:
         np.testing.assert_allclose(outs[1][key].numpy(), outs[0][key].numpy(), atol=1e-6, err_msg=key)
+
+
+def test_mixed_precision_decoding_dense_and_read_only():
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        model = build_model(tiny_config())
+        decoder = TripletDecoder(top_k=20)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert model(images(1))["embeddings"].dtype == tf.float16
+    anchors = generate_anchors((64, 64), model.model_config.anchors)
+    boxes = tf.constant([[[4, 4, 36, 60], [30, 20, 62, 44], [8, 40, 24, 56]]], tf.float32)
+    args = (anchors, boxes, tf.constant([[1, 47, 37]]), tf.constant([[0.9, 0.8, 0.7]]), tf.constant([3]))
+    outs = [decoder.decode_model(model, images(1), *args, read_only=flag) for flag in (False, True)]
+    assert outs[0]["score"].dtype == tf.float32 and int(outs[0]["num_triplets"][0]) > 0
+    # float16 maps: the two paths round differently, by far less than a score step that matters.
+    np.testing.assert_allclose(outs[1]["score"].numpy(), outs[0]["score"].numpy(), atol=1e-3)

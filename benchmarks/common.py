@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import io
+import multiprocessing
 import os
 import platform
 import random
@@ -12,7 +14,21 @@ from typing import Any, Callable, Hashable
 
 import tensorflow as tf
 
+from calipso_tf import config as config_lib
 from calipso_tf.fileio import atomic_write
+
+# The benchmarks time the deployed shape, one fixed D for every image, at this value when the
+# config sizes D from the data (inference.max_detections 0).
+BENCHMARK_DETECTIONS = 64
+
+
+def load_benchmark_config(path: str | None, overrides: list[str] | tuple[str, ...] = ()) -> config_lib.Config:
+    """A config to time: random weights (the speed does not depend on them, and nothing is
+    downloaded), D = inference.max_detections or BENCHMARK_DETECTIONS; ``overrides`` apply last."""
+    config = config_lib.load_config(path, ["model.backbone_weights=", *overrides])
+    if not config.inference.max_detections:
+        config.inference.max_detections = BENCHMARK_DETECTIONS
+    return config
 
 
 def cpu_model() -> str:
@@ -88,3 +104,10 @@ def save_figure(figure, path: str) -> None:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=120, bbox_inches="tight")
     atomic_write(path, lambda f: f.write(buffer.getvalue()), "wb")
+
+
+def run_isolated(fn: Callable, *args) -> Any:
+    """``fn(*args)`` in a spawned process: a clean memory peak and global Keras policy per run."""
+    context = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(1, mp_context=context) as pool:
+        return pool.submit(fn, *args).result()

@@ -27,9 +27,8 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from benchmarks.common import describe_device, median_times_ms, save_figure
+from benchmarks.common import describe_device, load_benchmark_config, median_times_ms, save_figure
 from benchmarks.pairwise_baseline import PairwiseBaseline, human_object_pairs
-from calipso_tf import config as config_lib
 from calipso_tf.ops.anchors import generate_anchors
 from calipso_tf.config import Config
 from calipso_tf.fileio import write_json_atomic
@@ -194,12 +193,12 @@ def plot(results: dict, path: str) -> None:
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
-    overrides = ["model.backbone_weights="]  # timing only: no pretrained download
+    overrides = []
     if args.backbone_depth:
         overrides.append(f"model.backbone_depth={args.backbone_depth}")
     if args.image_size:
         overrides.append(f"model.image_size=[{args.image_size}, {args.image_size}]")
-    config = config_lib.load_config(args.config, overrides)
+    config = load_benchmark_config(args.config, overrides)
     results = measure(config, args.layouts, args.repeats, args.warmup, args.chunk, args.seed)
     results["config"] = os.path.relpath(args.config, os.path.join(CONFIG_DIR, os.pardir))
     write_json_atomic(args.output, results)

@@ -18,11 +18,9 @@ training consumes. Writes the JSON to --output and a markdown table next to it (
 from __future__ import annotations
 
 import argparse
-import concurrent.futures
 import dataclasses
 import datetime
 import io
-import multiprocessing
 import os
 import resource
 import tempfile
@@ -32,9 +30,8 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image
 
-from benchmarks.common import describe_device, draw_batches, gpu_names
+from benchmarks.common import describe_device, draw_batches, gpu_names, load_benchmark_config, run_isolated
 from calipso_tf.fileio import atomic_write, write_json_atomic
-from calipso_tf import config as config_lib
 from data_prep.synthetic import generator
 from calipso_tf.config import Config
 from calipso_tf.data import manifest as manifest_lib
@@ -53,15 +50,14 @@ class Setting:
     gpu_only: bool = False
 
     def load(self) -> Config:
-        return config_lib.load_config(os.path.join(CONFIG_DIR, self.config), list(self.overrides))
+        return load_benchmark_config(os.path.join(CONFIG_DIR, self.config), self.overrides)
 
 
 SETTINGS = (
     Setting("ResNet-18 x0.5 @128", "synthetic.yaml"),
     Setting("ResNet-18 @256", "synthetic.yaml", ("model.backbone_width=1.0", "model.image_size=[256, 256]")),
-    # The paper's network (8-block 256-channel head) with the synthetic data's 4 verbs; random weights
-    # (the speed does not depend on them, and no download).
-    Setting("ResNet-50 @512", "hico_det.yaml", ("model.backbone_weights=", "model.num_verbs=4",
+    # The paper's network (8-block 256-channel head) with the synthetic data's 4 verbs.
+    Setting("ResNet-50 @512", "hico_det.yaml", ("model.num_verbs=4",
                                                 "model.image_size=[512, 512]", "data.max_boxes=16",
                                                 "data.max_triplets=32"), gpu_only=True),
 )
@@ -143,13 +139,6 @@ def measure(setting: Setting, mixed_precision: bool, jit_compile: bool, data_dir
             "input_bound": bool(pipeline_ips < steps_per_s * batch_size)}
 
 
-def run_isolated(*args) -> dict:
-    """``measure`` in a spawned process: clean memory peak and global Keras policy per run."""
-    context = multiprocessing.get_context("spawn")
-    with concurrent.futures.ProcessPoolExecutor(1, mp_context=context) as pool:
-        return pool.submit(measure, *args).result()
-
-
 def markdown(results: dict) -> str:
     """The results as a markdown table and a verdict on the input pipeline."""
     lines = [f"Device: {results['device']}; TensorFlow {results['tensorflow']}; {results['steps']} timed steps "
@@ -220,7 +209,7 @@ def main(argv=None) -> dict:
                     row = {"setting": setting.name, "image_size": list(size), "batch_size": config.train.batch_size,
                            "mixed_precision": mixed, "xla": xla, "status": reason or "ok"}
                     if not reason:
-                        row.update(run_isolated(setting, mixed, xla, data_dir(size), args.steps, args.warmup))
+                        row.update(run_isolated(measure, setting, mixed, xla, data_dir(size), args.steps, args.warmup))
                     print(row, flush=True)
                     rows.append(row)
     results = {"device": describe_device(), "tensorflow": tf.__version__, "steps": args.steps, "warmup": args.warmup,

@@ -115,6 +115,14 @@ class ModelConfig(Checked):
     target_branch: bool = True
     # BatchNorm in inference mode (moving statistics) and gamma/beta not trained; see CalipsoModel.
     freeze_batch_norm: bool = False
+    # The head's BatchNorm over P3..P7 when the head is shared: one set blended over the levels
+    # (the paper) or one per level with the convolutions still shared (EfficientDet). Unshared heads
+    # (share_head_weights false) normalise each level on its own either way. configs/*.yaml choose
+    # per_level (better on the synthetic task, BENCHMARKS.md); the fallback stays "shared" because a
+    # model dir's config.yaml written before this field existed describes a shared-BatchNorm checkpoint.
+    head_batch_norm: str = setting("shared", one_of("shared", "per_level"))
+    # Training and decoding evaluate the three branches only at the anchors they read (same values).
+    read_only_head: bool = True
     anchors: AnchorConfig = dataclasses.field(default_factory=AnchorConfig)
 
 

@@ -6,7 +6,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from benchmarks import pair_scaling
+from benchmarks import model_cost, pair_scaling
 from benchmarks.pairwise_baseline import human_object_pairs
 
 
@@ -61,3 +61,23 @@ def test_input_pipeline_reads_each_mode_and_writes_json(tmp_path, capsys):
                                   "--output", str(tmp_path / "capped.json")])
     assert capped["images"] == {"train": 3, "eval": 1, "decode_only": 1}
     assert [len(v) for v in capped["samples_images_per_s"].values()] == [2, 2, 2]
+
+
+def test_model_cost_tiny_network(tmp_path):
+    output = tmp_path / "cost.json"
+    overrides = ["model.image_size=[64, 64]", "model.backbone_width=0.25", "model.head_blocks=1",
+                 "model.head_channels=32", "loss.max_assigned_anchors=64"]
+    model_cost.main(["--config", "configs/synthetic.yaml", "--output", str(output), "--iterations", "1",
+                     "--warmup", "0", *[arg for o in overrides for arg in ("--set", o)]])
+    results = json.loads(output.read_text())
+    # One 32-channel block on the 256-channel FPN, then branches of A=9 anchors x (2 x 4 verbs, 4, 4 x 8).
+    assert results["parameters"]["trunk"] == 9 * 256 * 32 + 4 * 32
+    assert results["parameters"]["verb_logits"] == 9 * 32 * 72 + 72
+    assert results["parameters"]["embeddings"] == 9 * 32 * 288 + 288
+    assert results["read_anchors"] == 64 * 64  # D = 64 boxes x 64 anchors each
+    assert results["read_only_used"] == {"inference": False, "training": True}  # N = 774 anchors
+    assert results["max_abs_diff"] < 1e-5 and results["score_max_abs_diff"] < 1e-6
+    dense, read = results["train_loss_and_gradient_norm"].values()
+    np.testing.assert_allclose(read, dense, rtol=1e-5)
+    for key in ("dense_gmac", "read_only_gmac", "dense_forward_ms", "read_only_forward_ms"):
+        assert results[key] > 0, key

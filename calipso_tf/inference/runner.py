@@ -31,6 +31,8 @@ def make_predict_fn(model, config: Config, top_k: int | None = None):
     """A tf.function: (images, padded detections, scale) -> decoded triplets (original frame).
 
     top_k: the most triplets kept per image; default inference.top_k.
+    With ``model.read_only_head`` the branches are evaluated only at the anchors the
+    detections read (the same triplets).
     """
     anchors = tf.constant(anchor_lib.generate_anchors(tuple(config.model.image_size), config.model.anchors))
     inf = config.inference
@@ -38,8 +40,8 @@ def make_predict_fn(model, config: Config, top_k: int | None = None):
 
     @tf.function(reduce_retracing=True)
     def predict(images, boxes, category_ids, scores, num_detections, scale):
-        maps = model(images, training=False)
-        return decoder(maps, anchors, boxes, category_ids, scores, num_detections, scale)
+        return decoder.decode_model(model, images, anchors, boxes, category_ids, scores, num_detections, scale,
+                                    read_only=config.model.read_only_head)
 
     return predict
 

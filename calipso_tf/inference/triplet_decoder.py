@@ -43,14 +43,25 @@ def map_boxes_to_anchors(boxes: tf.Tensor, anchors: tf.Tensor, iou_threshold: fl
 MAX_ANCHORS_PER_BOX = 64
 
 
+def box_anchors(weights: tf.Tensor, max_anchors_per_box: int = MAX_ANCHORS_PER_BOX):
+    """The anchors each box reads: (B, D, N) weights -> index (B, D, k), weight (B, D, k).
+
+    The (at most ``max_anchors_per_box``) anchors with the highest weight, weights
+    renormalised to sum to 1 per box. A box covered by more anchors than that (none at
+    the RetinaNet anchor density in practice) averages its ``max_anchors_per_box``
+    highest-weight ones.
+    """
+    k = min(max_anchors_per_box, weights.shape[-1])
+    values, index = tf.math.top_k(weights, k=k)  # (B, D, k)
+    return index, tf.math.divide_no_nan(values, tf.reduce_sum(values, axis=-1, keepdims=True))
+
+
 def read_box_features(maps: dict[str, tf.Tensor], weights: tf.Tensor,
                       max_anchors_per_box: int = MAX_ANCHORS_PER_BOX) -> dict[str, tf.Tensor]:
     """Reads the model maps at the detected boxes.
 
-    Only the (at most ``max_anchors_per_box``) anchors with non-zero weight are gathered,
-    so the cost is O(D k V T), not O(D N V T) over all N anchors. A box covered by more
-    anchors than that (none at the RetinaNet anchor density in practice) averages its
-    ``max_anchors_per_box`` highest-weight ones.
+    Only the anchors of `box_anchors` are gathered, so the cost is O(D k V T), not
+    O(D N V T) over all N anchors.
 
     Args:
       maps: the model outputs, "verb_logits" (B, N, 2V) or (B, N, V) without the
@@ -58,27 +69,34 @@ def read_box_features(maps: dict[str, tf.Tensor], weights: tf.Tensor,
       weights: (B, D, N) from `map_boxes_to_anchors`.
 
     Returns:
+      `average_box_reads`'s features.
+    """
+    index, values = box_anchors(weights, max_anchors_per_box)
+    return average_box_reads({key: tf.gather(value, index, batch_dims=1) for key, value in maps.items()}, values)
+
+
+def average_box_reads(reads: dict[str, tf.Tensor], values: tf.Tensor) -> dict[str, tf.Tensor]:
+    """The maps read at each box's anchors, (B, D, k, ...) per key, averaged with the
+    (B, D, k) `box_anchors` weights.
+
+    Returns:
       "active", "passive" (B, D, V) sigmoid scores averaged over each box's anchors
       (passive is 1 without the passive branch), "embeddings" (B, D, V, T) averaged,
       and "target" (B, D, V) when the model has the target branch.
     """
-    k = min(max_anchors_per_box, weights.shape[-1])
-    values, index = tf.math.top_k(weights, k=k)  # (B, D, k)
-    values = tf.math.divide_no_nan(values, tf.reduce_sum(values, axis=-1, keepdims=True))
-
-    def average(tensor, activation=tf.identity):  # (B, N, ...) -> (B, D, ...)
-        gathered = activation(tf.gather(tensor, index, batch_dims=1))  # (B, D, k, ...)
+    def average(gathered, activation=tf.identity):  # (B, D, k, ...) -> (B, D, ...), float32
+        gathered = activation(tf.cast(gathered, tf.float32))
         w = tf.reshape(values, tf.concat([tf.shape(values), tf.ones([len(gathered.shape) - 3], tf.int32)], 0))
         return tf.reduce_sum(gathered * w, axis=2)
 
-    embeddings = maps["embeddings"]
-    num_verbs = embeddings.shape[2]
-    verbs = average(maps["verb_logits"], tf.sigmoid)
+    embeddings = reads["embeddings"]
+    num_verbs = embeddings.shape[3]
+    verbs = average(reads["verb_logits"], tf.sigmoid)
     active = verbs[..., :num_verbs]
     passive = verbs[..., num_verbs:] if verbs.shape[-1] == 2 * num_verbs else tf.ones_like(active)
     features = {"active": active, "passive": passive, "embeddings": average(embeddings)}
-    if "target_logits" in maps:
-        features["target"] = average(maps["target_logits"], tf.sigmoid)
+    if "target_logits" in reads:
+        features["target"] = average(reads["target_logits"], tf.sigmoid)
     return features
 
 
@@ -181,6 +199,9 @@ class TripletDecoder(keras.layers.Layer):
 
     def __init__(self, threshold: float = 0.0, top_k: int = 100, person_category_id: int = PERSON_CATEGORY_ID,
                  mapping_iou: float = 0.5, **kwargs):
+        # float32 whatever the global policy: under mixed_float16 Keras would otherwise cast the
+        # boxes, anchors and scores to float16 on the way in.
+        kwargs.setdefault("dtype", "float32")
         super().__init__(**kwargs)
         self.threshold = threshold
         self.top_k = top_k
@@ -188,14 +209,37 @@ class TripletDecoder(keras.layers.Layer):
         self.mapping_iou = mapping_iou
 
     def call(self, maps, anchors, boxes, category_ids, scores, num_detections, scale=None):
-        """maps: model outputs; anchors (N, 4); boxes (B, D, 4); category_ids, scores (B, D);
+        """maps: the dense model outputs; anchors (N, 4); boxes (B, D, 4); category_ids, scores (B, D);
         num_detections (B,); scale (B,) or None (= 1). Returns `score_triplets`'s dict."""
+        return self.decode(lambda index: {key: tf.gather(value, index, batch_dims=1) for key, value in maps.items()},
+                           anchors, boxes, category_ids, scores, num_detections, scale)
+
+    def decode(self, read, anchors, boxes, category_ids, scores, num_detections, scale=None):
+        """`call` with the maps given by ``read``: (B, K) int flat anchor indices -> the maps'
+        keys at those anchors, (B, K, ...) each (a gather from dense maps, or the read-only
+        head: `CalipsoModel.read_anchors`)."""
         boxes = tf.convert_to_tensor(boxes, tf.float32)
         model_boxes = boxes if scale is None else boxes * tf.cast(scale, tf.float32)[:, None, None]
-        weights = map_boxes_to_anchors(model_boxes, anchors, self.mapping_iou)
-        return score_triplets(read_box_features(maps, weights), boxes, category_ids, scores, num_detections,
+        index, values = box_anchors(map_boxes_to_anchors(model_boxes, anchors, self.mapping_iou))
+        batch, num_boxes, k = tf.unstack(tf.shape(index))
+        reads = {key: tf.reshape(value, [batch, num_boxes, k, *value.shape[2:]])
+                 for key, value in read(tf.reshape(index, [batch, -1])).items()}
+        return score_triplets(average_box_reads(reads, values), boxes, category_ids, scores, num_detections,
                               threshold=self.threshold, top_k=self.top_k,
                               person_category_id=self.person_category_id)
+
+    def decode_model(self, model, images, anchors, boxes, category_ids, scores, num_detections, scale=None,
+                     read_only: bool = False):
+        """`call` on a CalipsoModel's maps for images (B, H, W, 3): from its dense maps, or with
+        ``read_only`` its branches evaluated only at the anchors the boxes read (same result)
+        when that is cheaper (`CalipsoModel.read_only_pays`)."""
+        detections = (anchors, boxes, category_ids, scores, num_detections, scale)
+        num_boxes = boxes.shape[1]
+        reads = None if num_boxes is None else num_boxes * min(MAX_ANCHORS_PER_BOX, anchors.shape[0])
+        if not (read_only and model.read_only_pays(reads)):
+            return self(model(images, training=False), *detections)
+        trunk = model.trunk_features(images, training=False)
+        return self.decode(lambda index: model.read_anchors(trunk, index), *detections)
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "threshold": self.threshold, "top_k": self.top_k,

@@ -8,9 +8,11 @@ import tensorflow as tf
 from calipso_tf import config as config_lib
 from calipso_tf.modeling.backbone import ResNetFPN
 from calipso_tf.config import Config, LossConfig, ModelConfig
+from calipso_tf.modeling.anchor_reads import read_branches, tile_layout
+from calipso_tf.ops.anchors import num_anchors
 from calipso_tf.modeling.interaction_head import InteractionHead
 from calipso_tf.modeling.keras_hub_backbone import KerasHubRetinaNetFPN
-from calipso_tf.modeling.losses import calipso_losses
+from calipso_tf.modeling.losses import calipso_losses, gather_assigned, slot_losses
 
 LOSS_TERMS = ("total", "verb", "target", "embedding")
 # The Keras logs / history key of the anchor-slot overflow: assigned anchors that did not fit into
@@ -40,6 +42,11 @@ class CalipsoModel(keras.Model):
     its moving statistics (inference mode) and never updates them. The usual choice when
     fine-tuning a detector from pretrained weights with few images per device: the
     update then does not depend on how the batch is split over replicas at all.
+
+    ``model_config.read_only_head``: the losses evaluate the three branches only at the
+    assigned anchors (`read_anchors` on `trunk_features`) instead of reading them off the
+    dense maps, whenever that is fewer multiply-adds (`read_only_pays`); same values, same
+    variables. ``model(images)`` always returns the dense maps.
     """
 
     def __init__(self, model_config: dict | ModelConfig, loss_config: dict | LossConfig | None = None, **kwargs):
@@ -63,7 +70,8 @@ class CalipsoModel(keras.Model):
                          passive_branch=cfg.passive_branch, target_branch=cfg.target_branch)
         # Named attributes, not a list: tf.train.Checkpoint does not track Keras-tracked lists.
         if cfg.share_head_weights:
-            self.interaction_head = InteractionHead(name="interaction_head", **head_args)
+            levels = self.levels if cfg.head_batch_norm == "per_level" else ()
+            self.interaction_head = InteractionHead(name="interaction_head", batch_norm_levels=levels, **head_args)
         else:
             for level in self.levels:
                 setattr(self, f"interaction_head_p{level}",
@@ -91,8 +99,24 @@ class CalipsoModel(keras.Model):
 
     def call(self, images, training=False):
         features = self.backbone(images, training=training)
-        per_level = [head(f, training=training) for head, f in zip(self.heads, features)]
+        per_level = [head(f, training=training, level=level)
+                     for head, f, level in zip(self.heads, features, self.levels)]
         return {key: tf.concat([out[key] for out in per_level], axis=1) for key in per_level[0]}
+
+    def trunk_features(self, images, training=False) -> list[tf.Tensor]:
+        """The heads' tower outputs, per level P3 first: (B, h_l, w_l, head_channels).
+
+        What the branches read; `read_anchors` turns them into the maps at chosen anchors.
+        Call once the model is built (`initialize`).
+        """
+        features = self.backbone(images, training=training)
+        return [head.trunk(f, training=training, level=level)
+                for head, f, level in zip(self.heads, features, self.levels)]
+
+    def read_anchors(self, trunk: list[tf.Tensor], anchor_index: tf.Tensor) -> dict[str, tf.Tensor]:
+        """The dense maps' values at (B, K) flat anchor indices, computed there only:
+        each key (B, K, ...) (calipso_tf.modeling.anchor_reads.read_branches)."""
+        return read_branches(self.heads, trunk, anchor_index)
 
     def initialize(self) -> "CalipsoModel":
         """Creates every variable with one forward pass at the configured input size."""
@@ -104,10 +128,25 @@ class CalipsoModel(keras.Model):
     def metrics(self):
         return [*self.trackers.values(), self.overflow_tracker]
 
+    @tf.autograph.experimental.do_not_convert
+    def read_only_pays(self, reads_per_image: int | None) -> bool:
+        """Whether `read_anchors` at this many anchors per image is used: ``model.read_only_head``
+        and fewer rows (padding included, `anchor_reads.tile_layout`) than the N anchors the
+        dense maps compute. False when the count is not known statically."""
+        if not self.model_config.read_only_head or reads_per_image is None:
+            return False
+        groups = self.model_config.anchors.anchors_per_location * len({id(h) for h in self.heads})
+        tile, tiles = tile_layout(reads_per_image, groups)
+        return tile * tiles < num_anchors(tuple(self.model_config.image_size), self.model_config.anchors)
+
     def compute_losses(self, images, targets, training):
-        """Forward pass + per-image loss terms (B,)."""
-        predictions = self(images, training=training)
-        return calipso_losses(predictions, targets, self.loss_config)
+        """Forward pass + per-image loss terms (B,); the branches only at the assigned
+        anchors when `read_only_pays`."""
+        if not self.read_only_pays(self.loss_config.max_assigned_anchors):
+            return calipso_losses(self(images, training=training), targets, self.loss_config)
+        slots, valid, dropped = gather_assigned(targets["anchor_box"], self.loss_config.max_assigned_anchors)
+        reads = self.read_anchors(self.trunk_features(images, training=training), slots)
+        return slot_losses(reads, slots, valid, dropped, targets, self.loss_config)
 
     def replica_loss(self, per_image_total: tf.Tensor) -> tf.Tensor:
         """Sum over this replica's images / global batch size (replicas sum gradients)."""

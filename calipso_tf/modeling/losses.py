@@ -82,15 +82,26 @@ def embedding_loss(embeddings, anchor_valid, anchor_component, interacting, in_t
 
 
 def calipso_losses(predictions: dict, targets: dict, config: LossConfig) -> dict:
-    """Per-image loss terms (B,): verb, target, embedding, total; plus dropped_anchors."""
+    """Per-image loss terms (B,) of the dense maps (B, N, ...): verb, target, embedding, total;
+    plus dropped_anchors."""
     slots, valid, dropped = gather_assigned(targets["anchor_box"], config.max_assigned_anchors)
+    reads = {key: tf.gather(value, slots, batch_dims=1) for key, value in predictions.items()}
+    return slot_losses(reads, slots, valid, dropped, targets, config)
+
+
+def slot_losses(reads: dict, slots, valid, dropped, targets: dict, config: LossConfig) -> dict:
+    """`calipso_losses` from the maps read at the assigned-anchor slots.
+
+    reads: the maps' keys, each (B, M, ...) at ``slots``; slots, valid, dropped: from
+    `gather_assigned`.
+    """
     box = tf.maximum(tf.gather(targets["anchor_box"], slots, batch_dims=1), 0)  # (B, M)
     valid_f = tf.cast(valid, tf.float32)
 
     def per_anchor(box_table):  # (B, G, V) -> (B, M, V)
         return tf.gather(box_table, box, batch_dims=1)
 
-    verb_logits = tf.gather(predictions["verb_logits"], slots, batch_dims=1)
+    verb_logits = reads["verb_logits"]
     num_verbs = targets["box_active"].shape[-1]
     verb_labels = per_anchor(targets["box_active"])
     if verb_logits.shape[-1] == 2 * num_verbs:
@@ -99,8 +110,8 @@ def calipso_losses(predictions: dict, targets: dict, config: LossConfig) -> dict
     terms = {"verb": _masked_bce_mean(verb_labels, tf.cast(verb_logits, tf.float32), verb_mask)}
 
     active = per_anchor(targets["box_active"])
-    if "target_logits" in predictions:
-        target_logits = tf.cast(tf.gather(predictions["target_logits"], slots, batch_dims=1), tf.float32)
+    if "target_logits" in reads:
+        target_logits = tf.cast(reads["target_logits"], tf.float32)
         terms["target"] = _masked_bce_mean(per_anchor(targets["box_target"]), target_logits,
                                            active * valid_f[..., None])
     else:
@@ -108,7 +119,7 @@ def calipso_losses(predictions: dict, targets: dict, config: LossConfig) -> dict
 
     component = tf.gather(tf.transpose(targets["component"], [0, 2, 1]), box, batch_dims=1)  # (B, M, V)
     in_set = per_anchor(tf.transpose(targets["box_in_target_set"], [0, 2, 1]))
-    embeddings = tf.cast(tf.gather(predictions["embeddings"], slots, batch_dims=1), tf.float32)
+    embeddings = tf.cast(reads["embeddings"], tf.float32)
     terms["embedding"] = embedding_loss(embeddings, valid, component, targets["component_interacting"], in_set, config)
     terms["total"] = terms["verb"] + terms["target"] + terms["embedding"]
     terms["dropped_anchors"] = dropped

@@ -89,6 +89,7 @@ class ServingModule(tf.Module):
         super().__init__(name="calipso_serving")
         self.model = model
         self.image_size = tuple(int(v) for v in config.model.image_size)
+        self.read_only_head = bool(config.model.read_only_head)
         self.max_detections = int(max_detections)
         inf = config.inference
         self.decoder = TripletDecoder(threshold=inf.score_threshold, top_k=inf.top_k, mapping_iou=inf.mapping_iou,
@@ -164,8 +165,8 @@ class ServingModule(tf.Module):
             boxes = tf.ensure_shape(tf.pad(boxes, [[0, 0], [0, pad], [0, 0]]), [None, self.max_detections, 4])
             category_ids = tf.ensure_shape(tf.pad(category_ids, [[0, 0], [0, pad]]), [None, self.max_detections])
             scores = tf.ensure_shape(tf.pad(scores, [[0, 0], [0, pad]]), [None, self.max_detections])
-            maps = self.model(model_images, training=False)
-        triplets = dict(self.decoder(maps, self.anchors, boxes, category_ids, scores, num_detections, scale))
+            triplets = dict(self.decoder.decode_model(self.model, model_images, self.anchors, boxes, category_ids,
+                                                      scores, num_detections, scale, read_only=self.read_only_head))
         triplets["verb_name"] = self.verb_names.lookup(tf.cast(triplets["verb"], tf.int64))
         return triplets
 

@@ -413,7 +413,7 @@ def test_gradients_reach_every_branch():
         "verb_conv": head.verb_conv.trainable_variables,
         "target_conv": head.target_conv.trainable_variables,
         "embedding_conv": head.embedding_conv.trainable_variables,
-        "tower": [w for conv, bn in head.tower for w in conv.trainable_variables + bn.trainable_variables],
+        "tower": [w for conv, bn in head.tower() for w in conv.trainable_variables + bn.trainable_variables],
         "resnet": model.backbone.resnet.trainable_variables,
         "fpn": model.backbone.fpn.trainable_variables,
     }

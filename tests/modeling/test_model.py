@@ -98,7 +98,7 @@ def test_head_blocks_change_param_count_by_conv_plus_bn():
     c = 32
     per_block = 9 * c * c + 4 * c  # conv3x3 (no bias) + BN
     assert three.count_params() - one.count_params() == 2 * per_block == 18688
-    assert len(three.heads[0].tower) == 3 and len(one.heads[0].tower) == 1
+    assert len(three.heads[0].tower()) == 3 and len(one.heads[0].tower()) == 1
     # A standalone head shows the same difference (unshared models hold five of them).
     head = lambda blocks: InteractionHead(3, num_blocks=blocks, channels=c, embedding_dim=4)
     one_h, three_h = head(1), head(3)

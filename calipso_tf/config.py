@@ -17,6 +17,8 @@ from typing import Any, Callable, ClassVar
 
 import yaml
 
+from calipso_tf.constants import CANDIDATE_MODES
+
 
 @dataclasses.dataclass(frozen=True)
 class Rule:
@@ -168,6 +170,9 @@ class InferenceConfig(Checked):
     score_threshold: float = setting(0.0, FRACTION)
     top_k: int = setting(100, POSITIVE)
     mapping_iou: float = setting(0.5, IOU)
+    # "best": one target per (person, verb), the paper's rule; "all": every valid (person, verb,
+    # target) candidate is ranked for the top_k (docs/inference.md).
+    candidates: str = setting("best", one_of(*CANDIDATE_MODES))
     max_detections: int = setting(64, POSITIVE)
     detection_score_threshold: float = setting(0.0, FRACTION)
     # iCAN/TIN pickles: humans / objects below these are dropped; UPT folders: label convention.

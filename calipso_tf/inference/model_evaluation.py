@@ -18,6 +18,7 @@ from calipso_tf.evaluation import scoring
 from calipso_tf.evaluation.report import write_metrics_json
 from calipso_tf.fileio import atomic_write
 from calipso_tf.inference import detectors, hico_output, runner, vcoco_output
+from calipso_tf.inference.valid_pairs import valid_pair_mask
 
 log = logging.getLogger("calipso_tf")
 
@@ -35,6 +36,10 @@ def evaluate_hico_model(model, config: Config, manifest: Manifest, split: str, o
                         shuffled_baseline: bool = True, annotations: str | None = None,
                         train_annotations: str | None = None) -> dict:
     """HICO-DET: writes predictions.json next to ``output`` (the metrics JSON path), scores it.
+
+    Decoding ranks only the dataset's valid (verb, object) pairs (`valid_pair_mask`: HICO-DET's
+    600 HOI categories, so no targetless triplet; other datasets: their annotated categories)
+    with inference.candidates ("best" or "all" per (person, verb)).
 
     Args:
       detections: the `detectors.make_source` spec; "gt" reads the test annotations' boxes.
@@ -56,7 +61,8 @@ def evaluate_hico_model(model, config: Config, manifest: Manifest, split: str, o
                                    score_threshold=config.inference.detection_score_threshold,
                                    **detectors.format_options(config.inference))
     dropped = runner.DroppedDetections(config.inference.max_detections)
-    predictions = runner.predict_split(model, config, source, split, batch_size, dropped=dropped)
+    predictions = runner.predict_split(model, config, source, split, batch_size, dropped=dropped,
+                                       valid_pairs=valid_pair_mask(manifest))
     folder = os.path.dirname(os.path.abspath(output))
     pred_path = os.path.join(folder, "predictions.json")
     atomic_write(pred_path, lambda f: json.dump(predictions, f))
@@ -90,7 +96,8 @@ def evaluate_vcoco_model(model, config: Config, manifest: Manifest, split: str, 
 
     Returns:
       The metrics dict of `scoring.score_vcoco`, plus "detections_dropped" (as HICO-DET).
-      Every (person, verb) keeps its triplet (top_k = D x V), so no agent loses its slots.
+      Every (person, verb) keeps its best triplet (candidates "best", top_k = D x V), so no
+      agent loses its slots: the official layout holds one target per (person, action, role).
 
     Raises:
       MissingInputsError: a ground-truth file is neither given nor in the manifest.
@@ -111,7 +118,7 @@ def evaluate_vcoco_model(model, config: Config, manifest: Manifest, split: str, 
     layout = vcoco_output.VcocoLayout.from_file(vcoco_json, [v.name for v in manifest.verbs])
     dropped = runner.DroppedDetections(config.inference.max_detections)
     images = runner.decode_split(model, config, source, split, batch_size, dropped=dropped,
-                                 top_k=config.inference.max_detections * manifest.num_verbs)
+                                 top_k=config.inference.max_detections * manifest.num_verbs, candidates="best")
     entries = vcoco_output.to_vcoco_detections(images, layout, manifest.person_category_id)
     folder = os.path.dirname(os.path.abspath(output))
     pred_path = os.path.join(folder, "detections.pkl")

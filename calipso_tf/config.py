@@ -170,9 +170,10 @@ class InferenceConfig(Checked):
     score_threshold: float = setting(0.0, FRACTION)
     top_k: int = setting(100, POSITIVE)
     mapping_iou: float = setting(0.5, IOU)
-    # "best": one target per (person, verb), the paper's rule; "all": every valid (person, verb,
-    # target) candidate is ranked for the top_k (docs/inference.md).
-    candidates: str = setting("best", one_of(*CANDIDATE_MODES))
+    # HICO-DET evaluation (evaluate.py --checkpoint): "all" ranks every valid (person, verb, target)
+    # candidate for the top_k, "best" only each (person, verb)'s best one (the paper's rule, which
+    # predict.py, serving and V-COCO keep). docs/inference.md has the measured difference.
+    candidates: str = setting("all", one_of(*CANDIDATE_MODES))
     max_detections: int = setting(64, POSITIVE)
     detection_score_threshold: float = setting(0.0, FRACTION)
     # iCAN/TIN pickles: humans / objects below these are dropped; UPT folders: label convention.

@@ -62,7 +62,8 @@ def evaluate_hico_model(model, config: Config, manifest: Manifest, split: str, o
                                    **detectors.format_options(config.inference))
     dropped = runner.DroppedDetections(config.inference.max_detections)
     predictions = runner.predict_split(model, config, source, split, batch_size, dropped=dropped,
-                                       valid_pairs=valid_pair_mask(manifest))
+                                       valid_pairs=valid_pair_mask(manifest),
+                                       candidates=config.inference.candidates)
     folder = os.path.dirname(os.path.abspath(output))
     pred_path = os.path.join(folder, "predictions.json")
     atomic_write(pred_path, lambda f: json.dump(predictions, f))
@@ -118,7 +119,7 @@ def evaluate_vcoco_model(model, config: Config, manifest: Manifest, split: str, 
     layout = vcoco_output.VcocoLayout.from_file(vcoco_json, [v.name for v in manifest.verbs])
     dropped = runner.DroppedDetections(config.inference.max_detections)
     images = runner.decode_split(model, config, source, split, batch_size, dropped=dropped,
-                                 top_k=config.inference.max_detections * manifest.num_verbs, candidates="best")
+                                 top_k=config.inference.max_detections * manifest.num_verbs)
     entries = vcoco_output.to_vcoco_detections(images, layout, manifest.person_category_id)
     folder = os.path.dirname(os.path.abspath(output))
     pred_path = os.path.join(folder, "detections.pkl")

@@ -28,17 +28,18 @@ log = logging.getLogger("calipso_tf")
 
 
 def make_predict_fn(model, config: Config, top_k: int | None = None, valid_pairs: np.ndarray | None = None,
-                    candidates: str | None = None):
+                    candidates: str = "best"):
     """A tf.function: (images, padded detections, scale) -> decoded triplets (original frame).
 
     top_k: the most triplets kept per image; default inference.top_k. valid_pairs: the
     decoder's (V, C) valid (verb, object) mask (`valid_pairs.valid_pair_mask`), None: no
-    mask. candidates: "best" or "all"; default inference.candidates.
+    mask. candidates: "best" (one target per (person, verb), what pictures and V-COCO use)
+    or "all"; HICO-DET evaluation passes inference.candidates.
     """
     anchors = tf.constant(anchor_lib.generate_anchors(tuple(config.model.image_size), config.model.anchors))
     inf = config.inference
     decoder = TripletDecoder(threshold=inf.score_threshold, top_k=top_k or inf.top_k, mapping_iou=inf.mapping_iou,
-                             candidates=candidates or inf.candidates, valid_pairs=valid_pairs)
+                             candidates=candidates, valid_pairs=valid_pairs)
 
     @tf.function(reduce_retracing=True)
     def predict(images, boxes, category_ids, scores, num_detections, scale):
@@ -112,7 +113,7 @@ def decode_batch(predict, images, scales, detections: list[Detections],
 def decode_split(model, config: Config, source: DetectionSource, split: str | None = None,
                  batch_size: int = 8, data_dir: str | None = None, progress: bool = True,
                  dropped: DroppedDetections | None = None, top_k: int | None = None,
-                 valid_pairs: np.ndarray | None = None, candidates: str | None = None) -> Iterator[DecodedImage]:
+                 valid_pairs: np.ndarray | None = None, candidates: str = "best") -> Iterator[DecodedImage]:
     """Runs the model + decoder over a split's shards, yielding one `DecodedImage` per image in shard order.
 
     dropped: counts the detections beyond inference.max_detections; top_k, valid_pairs,
@@ -139,13 +140,14 @@ def decode_split(model, config: Config, source: DetectionSource, split: str | No
 
 def predict_split(model, config: Config, source: DetectionSource, split: str | None = None,
                   batch_size: int = 8, data_dir: str | None = None, progress: bool = True,
-                  dropped: DroppedDetections | None = None, valid_pairs: np.ndarray | None = None) -> list[dict]:
+                  dropped: DroppedDetections | None = None, valid_pairs: np.ndarray | None = None,
+                  candidates: str = "best") -> list[dict]:
     """Runs the model over a split's shards; returns one PPDM prediction dict per image.
 
-    dropped, valid_pairs: as in `decode_split`.
+    dropped, valid_pairs, candidates: as in `decode_split`.
     """
     verb_ids = [v.id for v in manifest_lib.load(data_dir or config.data.data_dir).verbs]
     images = decode_split(model, config, source, split, batch_size, data_dir, progress, dropped,
-                          valid_pairs=valid_pairs)
+                          valid_pairs=valid_pairs, candidates=candidates)
     return [to_hico_predictions(image.triplets, image.detections.boxes, image.detections.category_ids,
                                 image.file_name, verb_ids, image.detections.scores) for image in images]

@@ -92,7 +92,6 @@ class ServingModule(tf.Module):
         self.max_detections = int(max_detections)
         inf = config.inference
         self.decoder = TripletDecoder(threshold=inf.score_threshold, top_k=inf.top_k, mapping_iou=inf.mapping_iou,
-                                      candidates=inf.candidates,
                                       person_category_id=person_category_id)
         self.anchors = tf.constant(anchor_lib.generate_anchors(self.image_size, config.model.anchors))
         self.verbs_file = tf.saved_model.Asset(os.path.join(asset_dir, VERBS_ASSET))

@@ -10,11 +10,14 @@ import logging
 import numpy as np
 import pytest
 import tensorflow as tf
+from harness import tiny_config
 
 from calipso_tf.data.manifest import Category, Manifest
 from calipso_tf.evaluation.hico import evaluate_hico
-from calipso_tf.inference import hico_output, triplet_decoder
+from calipso_tf.inference import hico_output, runner, triplet_decoder
+from calipso_tf.inference.detectors import Detections
 from calipso_tf.inference.valid_pairs import valid_pair_mask
+from calipso_tf.modeling.calipso_model import build_model
 from calipso_tf.vocabularies.vocabulary import hico_hoi_categories, hico_verb_names
 
 PERSON, BALL, CUP, CHAIR, BOOK = 1, 37, 47, 62, 84
@@ -176,3 +179,19 @@ def test_valid_pair_mask_of_other_datasets_from_the_manifest(caplog):
     assert "no (verb, object) pair is masked" in caplog.text
     with pytest.raises(ValueError, match="'47,3'"):
         valid_pair_mask(manifest("synthetic", verbs, objects, ["47,3"]))
+
+
+@pytest.mark.parametrize("candidates", ["best", "all"])
+def test_predict_fn_decodes_with_the_mask_and_mode(candidates):
+    """The runner hands mask and mode to the decoder: an untrained model's every triplet is a valid pair."""
+    config = tiny_config(num_verbs=2)
+    model = build_model(config)
+    # Persons d0, d1, a cup d2 and a ball d3; verb 0 is valid with a cup only, verb 1 only without target.
+    boxes = np.array([[0, 0, 30, 60], [30, 0, 60, 60], [5, 40, 20, 55], [40, 40, 55, 55]], np.float32)
+    det = Detections(boxes, np.array([PERSON, PERSON, CUP, BALL]), np.linspace(1.0, 0.7, 4))
+    mask = np.zeros((2, CUP + 1), bool)
+    mask[0, CUP] = mask[1, 0] = True
+    predict = runner.make_predict_fn(model, config, valid_pairs=mask, candidates=candidates)
+    ((_, out),) = runner.decode_batch(predict, np.zeros((1, 64, 64, 3), np.float32), [1.0], [det], 4)
+    # One valid candidate per (person, verb) in either mode: 2 persons x 2 verbs.
+    assert sorted(triplets(out)) == [(0, 0, 2), (0, 1, -1), (1, 0, 2), (1, 1, -1)]

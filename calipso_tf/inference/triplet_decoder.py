@@ -170,6 +170,9 @@ def score_triplets(
     pair_ok = (subject[:, :, None] & valid[:, None, :] & ~tf.eye(num_boxes, dtype=tf.bool)[None])[..., None]
     no_target_ok = True
     if valid_pairs is not None:
+        rows = tf.convert_to_tensor(valid_pairs, tf.bool).shape[0]
+        if rows != num_verbs:
+            raise ValueError(f"valid_pairs has {rows} verb rows, the model outputs {num_verbs} verbs")
         target_ok, no_target_ok = valid_pair_table(valid_pairs, category_ids)
         pair_ok &= target_ok[:, None]
     triplet = tf.where(pair_ok, tf.pow(product, 1.0 / 6.0), -1.0)

@@ -143,10 +143,12 @@ def test_all_mode_compiles_with_xla_to_the_eager_result():
     np.testing.assert_allclose(out["score"], eager["score"], rtol=1e-6)
 
 
-def test_unknown_mode_is_refused():
+def test_unknown_mode_and_a_mask_of_other_verbs_are_refused():
     features, categories = scene(**SEVERAL)
     with pytest.raises(ValueError, match="candidates must be one of"):
         decode(features, categories, "some")
+    with pytest.raises(ValueError, match="valid_pairs has 2 verb rows, the model outputs 1 verbs"):
+        decode(features, categories, "all", np.ones((2, BOOK + 1), bool))
 
 
 def manifest(dataset, verbs, objects, hois=()):

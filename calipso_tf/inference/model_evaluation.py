@@ -52,7 +52,9 @@ def evaluate_hico_model(model, config: Config, manifest: Manifest, split: str, o
 
     Returns:
       The metrics dict of `scoring.score_hico`, plus "detections_dropped" ({"cap", "boxes",
-      "images"}: what inference.max_detections left out, also logged as a WARNING).
+      "images"}: what inference.max_detections left out, also logged as a WARNING) and
+      "decoding" ({"candidates", "valid_pairs": the number of valid (verb, object or no
+      target) pairs decoded, null without mask}).
     """
     test_json = annotations or manifest.splits[split].annotations
     train_json = train_annotations or manifest.splits[config.data.train_split].annotations
@@ -61,9 +63,9 @@ def evaluate_hico_model(model, config: Config, manifest: Manifest, split: str, o
                                    score_threshold=config.inference.detection_score_threshold,
                                    **detectors.format_options(config.inference))
     dropped = runner.DroppedDetections(config.inference.max_detections)
+    valid_pairs = valid_pair_mask(manifest)
     predictions = runner.predict_split(model, config, source, split, batch_size, dropped=dropped,
-                                       valid_pairs=valid_pair_mask(manifest),
-                                       candidates=config.inference.candidates)
+                                       valid_pairs=valid_pairs, candidates=config.inference.candidates)
     folder = os.path.dirname(os.path.abspath(output))
     pred_path = os.path.join(folder, "predictions.json")
     atomic_write(pred_path, lambda f: json.dump(predictions, f))
@@ -72,6 +74,8 @@ def evaluate_hico_model(model, config: Config, manifest: Manifest, split: str, o
     metrics = scoring.score_hico(test_json, train_json, pred_path, output, plots_dir=folder if plots else None,
                                  max_per_image=max_per_image, verb_names={v.id: v.name for v in manifest.verbs},
                                  object_names={o.id: o.name for o in manifest.objects})
+    metrics["decoding"] = {"candidates": config.inference.candidates,
+                           "valid_pairs": None if valid_pairs is None else int(valid_pairs.sum())}
     _add_dropped(metrics, dropped, output)
     if shuffled_baseline:
         base_path = os.path.join(folder, "predictions_shuffled_partners.json")

@@ -17,6 +17,8 @@ from typing import Any, Callable, ClassVar
 
 import yaml
 
+from calipso_tf.constants import CANDIDATE_MODES
+
 
 @dataclasses.dataclass(frozen=True)
 class Rule:
@@ -189,6 +191,10 @@ class InferenceConfig(Checked):
     score_threshold: float = setting(0.0, FRACTION)
     top_k: int = setting(100, POSITIVE)
     mapping_iou: float = setting(0.5, IOU)
+    # HICO-DET evaluation (evaluate.py --checkpoint): "all" ranks every valid (person, verb, target)
+    # candidate for the top_k, "best" only each (person, verb)'s best one (the paper's rule, which
+    # predict.py, serving and V-COCO keep). docs/inference.md has the measured difference.
+    candidates: str = setting("all", one_of(*CANDIDATE_MODES))
     # D, the detections decoded per image: 0 = the largest count the detection source holds (nothing
     # dropped; a detector: its own cap); > 0 = a fixed cap, the highest-scoring kept and the rest counted.
     max_detections: int = setting(0, NON_NEGATIVE)

@@ -7,6 +7,14 @@ from __future__ import annotations
 # rows; V-COCO's agent-only actions and the synthetic `run` do.
 NO_TARGET = -1
 
+# The object category of "no target" where a category id is expected: the HICO-DET evaluator's
+# (category, verb) key of a targetless triplet and the no-target column of a valid-pair mask.
+# COCO ids start at 1, so 0 is no object class.
+NO_TARGET_CATEGORY = 0
+
+# What the triplet decoder ranks per (person, verb): its best target only, or every candidate.
+CANDIDATE_MODES = ("best", "all")
+
 # An HOI category with fewer training instances than this is Rare (HICO-DET protocol).
 RARE_THRESHOLD = 10
 

@@ -152,6 +152,7 @@ def test_bad_values_are_clear_errors(override, message):
     ("loss.sigma=0", "loss.sigma must be a positive number, got 0"),
     ("inference.score_threshold=1.5", r"inference.score_threshold must be a number in \[0, 1\], got 1.5"),
     ("inference.mapping_iou=1.01", r"inference.mapping_iou must be a number in \(0, 1\], got 1.01"),
+    ("inference.candidates=every", r"inference.candidates must be one of \['best', 'all'\], got 'every'"),
     ("data.dataset=coco", "data.dataset must be one of .*hico_det.*, got 'coco'"),
     ("data.data_dir=", "data.data_dir must be a non-empty string, got ''"),
     ("data.cache=2", "data.cache must be a boolean, got 2"),

@@ -24,7 +24,7 @@ import logging
 
 import numpy as np
 
-from calipso_tf.constants import RARE_THRESHOLD
+from calipso_tf.constants import NO_TARGET_CATEGORY, RARE_THRESHOLD
 from calipso_tf.evaluation.ap import eleven_point_ap, first_match_tp, precision_recall
 from calipso_tf.evaluation.iou import hico_iou
 from calipso_tf.fields import get_field, get_list, integer_columns, numeric_table, require_list
@@ -32,7 +32,7 @@ from calipso_tf.fileio import load_json
 
 log = logging.getLogger("calipso_tf")
 
-NO_OBJECT = 0  # object class of a verb without a target (object_id == -1)
+NO_OBJECT = NO_TARGET_CATEGORY  # object class of a verb without a target (object_id == -1)
 IOU_THRESHOLD = 0.5
 MAX_ID = 2**31  # class and verb ids stay below this, so (class, verb) packs into one int64
 

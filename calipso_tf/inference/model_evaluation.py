@@ -20,6 +20,7 @@ from calipso_tf.evaluation.report import write_metrics_json
 from calipso_tf.fileio import atomic_write, load_json
 from calipso_tf.inference import detectors, hico_output, runner, vcoco_output
 from calipso_tf.visualization.contact_sheet import SHEET_IMAGES, select_extremes, write_contact_sheet
+from calipso_tf.inference.valid_pairs import valid_pair_mask
 
 log = logging.getLogger("calipso_tf")
 
@@ -40,6 +41,10 @@ def evaluate_hico_model(model, config: Config, manifest: Manifest, split: str, o
                         train_annotations: str | None = None, contact_sheet: bool = True) -> dict:
     """HICO-DET: writes predictions.json next to ``output`` (the metrics JSON path), scores it.
 
+    Decoding ranks only the dataset's valid (verb, object) pairs (`valid_pair_mask`: HICO-DET's
+    600 HOI categories, so no targetless triplet; other datasets: their annotated categories)
+    with inference.candidates ("best" or "all" per (person, verb)).
+
     Args:
       detections: the `detectors.make_source` spec; "gt" reads the test annotations' boxes.
       max_per_image: top HOIs per image kept for scoring; None or 0: no cap (as MATLAB).
@@ -52,7 +57,9 @@ def evaluate_hico_model(model, config: Config, manifest: Manifest, split: str, o
 
     Returns:
       The metrics dict of `scoring.score_hico`, plus "detections_dropped" ({"cap", "boxes",
-      "images"}: what the cap D (`runner.detection_slots`) left out, also logged as a WARNING).
+      "images"}: what the cap D (`runner.detection_slots`) left out, also logged as a WARNING) and
+      "decoding" ({"candidates", "valid_pairs": the number of valid (verb, object or no
+      target) pairs decoded, null without mask}).
     """
     test_json = annotations or manifest.splits[split].annotations
     train_json = train_annotations or manifest.splits[config.data.train_split].annotations
@@ -61,7 +68,9 @@ def evaluate_hico_model(model, config: Config, manifest: Manifest, split: str, o
                                    score_threshold=config.inference.detection_score_threshold,
                                    **detectors.format_options(config.inference))
     dropped = runner.DroppedDetections(runner.detection_slots(config.inference.max_detections, source))
-    predictions = runner.predict_split(model, config, source, split, batch_size, dropped=dropped)
+    valid_pairs = valid_pair_mask(manifest)
+    predictions = runner.predict_split(model, config, source, split, batch_size, dropped=dropped,
+                                       valid_pairs=valid_pairs, candidates=config.inference.candidates)
     folder = os.path.dirname(os.path.abspath(output))
     pred_path = os.path.join(folder, "predictions.json")
     atomic_write(pred_path, lambda f: json.dump(predictions, f))
@@ -70,6 +79,8 @@ def evaluate_hico_model(model, config: Config, manifest: Manifest, split: str, o
     metrics = scoring.score_hico(test_json, train_json, pred_path, output, plots_dir=folder if plots else None,
                                  max_per_image=max_per_image, verb_names={v.id: v.name for v in manifest.verbs},
                                  object_names={o.id: o.name for o in manifest.objects})
+    metrics["decoding"] = {"candidates": config.inference.candidates,
+                           "valid_pairs": None if valid_pairs is None else int(valid_pairs.sum())}
     _add_dropped(metrics, dropped, output)
     if contact_sheet:
         write_hico_contact_sheet(os.path.join(folder, CONTACT_SHEET), config, manifest, split, test_json,
@@ -133,7 +144,8 @@ def evaluate_vcoco_model(model, config: Config, manifest: Manifest, split: str, 
 
     Returns:
       The metrics dict of `scoring.score_vcoco`, plus "detections_dropped" (as HICO-DET).
-      Every (person, verb) keeps its triplet (top_k = D x V), so no agent loses its slots.
+      Every (person, verb) keeps its best triplet (candidates "best", top_k = D x V), so no
+      agent loses its slots: the official layout holds one target per (person, action, role).
 
     Raises:
       MissingInputsError: a ground-truth file is neither given nor in the manifest.

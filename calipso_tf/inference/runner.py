@@ -27,16 +27,21 @@ from calipso_tf.ops import anchors as anchor_lib
 log = logging.getLogger("calipso_tf")
 
 
-def make_predict_fn(model, config: Config, top_k: int | None = None):
+def make_predict_fn(model, config: Config, top_k: int | None = None, valid_pairs: np.ndarray | None = None,
+                    candidates: str = "best"):
     """A tf.function: (images, padded detections, scale) -> decoded triplets (original frame).
 
-    top_k: the most triplets kept per image; default inference.top_k.
+    top_k: the most triplets kept per image; default inference.top_k. valid_pairs: the
+    decoder's (V, C) valid (verb, object) mask (`valid_pairs.valid_pair_mask`), None: no
+    mask. candidates: "best" (one target per (person, verb), what pictures and V-COCO use)
+    or "all"; HICO-DET evaluation passes inference.candidates.
     With ``model.read_only_head`` the branches are evaluated only at the anchors the
     detections read (the same triplets).
     """
     anchors = tf.constant(anchor_lib.generate_anchors(tuple(config.model.image_size), config.model.anchors))
     inf = config.inference
-    decoder = TripletDecoder(threshold=inf.score_threshold, top_k=top_k or inf.top_k, mapping_iou=inf.mapping_iou)
+    decoder = TripletDecoder(threshold=inf.score_threshold, top_k=top_k or inf.top_k, mapping_iou=inf.mapping_iou,
+                             candidates=candidates, valid_pairs=valid_pairs)
 
     @tf.function(reduce_retracing=True)
     def predict(images, boxes, category_ids, scores, num_detections, scale):
@@ -115,16 +120,18 @@ def decode_batch(predict, images, scales, detections: list[Detections],
 
 def decode_split(model, config: Config, source: DetectionSource, split: str | None = None,
                  batch_size: int = 8, data_dir: str | None = None, progress: bool = True,
-                 dropped: DroppedDetections | None = None, top_k: int | None = None) -> Iterator[DecodedImage]:
+                 dropped: DroppedDetections | None = None, top_k: int | None = None,
+                 valid_pairs: np.ndarray | None = None, candidates: str = "best") -> Iterator[DecodedImage]:
     """Runs the model + decoder over a split's shards, yielding one `DecodedImage` per image in shard order.
 
     dropped: counts the detections beyond its cap (`detection_slots`: D of every batch; default
-    `detection_slots(inference.max_detections, source)`); top_k: `make_predict_fn`'s.
+    `detection_slots(inference.max_detections, source)`); top_k, valid_pairs, candidates:
+    `make_predict_fn`'s.
     """
     slots = dropped.cap if dropped is not None else detection_slots(config.inference.max_detections, source)
     pipeline = InputPipeline(config, data_dir)
     split = split or config.data.eval_split
-    predict = make_predict_fn(model, config, top_k)
+    predict = make_predict_fn(model, config, top_k, valid_pairs, candidates)
     total = pipeline.manifest.splits[split].num_examples
     with tqdm(total=total, desc=f"evaluate {split}", unit="img", disable=not progress) as bar:
         for batch in pipeline.eval_batches(batch_size, split):
@@ -143,12 +150,14 @@ def decode_split(model, config: Config, source: DetectionSource, split: str | No
 
 def predict_split(model, config: Config, source: DetectionSource, split: str | None = None,
                   batch_size: int = 8, data_dir: str | None = None, progress: bool = True,
-                  dropped: DroppedDetections | None = None) -> list[dict]:
+                  dropped: DroppedDetections | None = None, valid_pairs: np.ndarray | None = None,
+                  candidates: str = "best") -> list[dict]:
     """Runs the model over a split's shards; returns one PPDM prediction dict per image.
 
-    dropped: as in `decode_split`.
+    dropped, valid_pairs, candidates: as in `decode_split`.
     """
     verb_ids = [v.id for v in manifest_lib.load(data_dir or config.data.data_dir).verbs]
+    images = decode_split(model, config, source, split, batch_size, data_dir, progress, dropped,
+                          valid_pairs=valid_pairs, candidates=candidates)
     return [to_hico_predictions(image.triplets, image.detections.boxes, image.detections.category_ids,
-                                image.file_name, verb_ids, image.detections.scores)
-            for image in decode_split(model, config, source, split, batch_size, data_dir, progress, dropped)]
+                                image.file_name, verb_ids, image.detections.scores) for image in images]

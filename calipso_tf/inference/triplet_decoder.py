@@ -11,6 +11,12 @@ Box-to-anchor mapping rule: a detected box reads the average of the anchors whos
 with it is above ``iou_threshold`` (0.5 by default, the training assignment
 threshold); a box that no anchor overlaps that much reads its single best-IoU anchor
 (the first one on ties). Scores are averaged after the sigmoid.
+
+Ranking (`score_triplets`): an optional valid-pair mask first drops the candidates whose
+(verb, target category) is no HOI category of the dataset, and the no-target candidate
+of verbs that never lack a target (calipso_tf.inference.valid_pairs); then either each
+(person, verb) keeps its best remaining target ("best", the paper) or every remaining
+candidate is ranked ("all"), and the top-k are kept.
 """
 
 from __future__ import annotations
@@ -18,9 +24,10 @@ from __future__ import annotations
 from typing import Any
 
 import keras
+import numpy as np
 import tensorflow as tf
 
-from calipso_tf.constants import NO_TARGET, PERSON_CATEGORY_ID
+from calipso_tf.constants import CANDIDATE_MODES, NO_TARGET, NO_TARGET_CATEGORY, PERSON_CATEGORY_ID
 from calipso_tf.ops.box_ops import pairwise_iou
 
 
@@ -100,6 +107,27 @@ def average_box_reads(reads: dict[str, tf.Tensor], values: tf.Tensor) -> dict[st
     return features
 
 
+def valid_pair_table(valid_pairs, category_ids: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """Which candidates a valid-pair mask allows.
+
+    Args:
+      valid_pairs: bool (V, C): [v, c] says whether network verb v with a target of
+        category id c (c >= 1) is an HOI category; column NO_TARGET_CATEGORY (0) says
+        whether verb v may have no target.
+      category_ids: (B, D) int category ids of the detections; ids outside [1, C) are
+        in no valid pair.
+
+    Returns:
+      (B, D, V) bool: detection d may be the target of verb v; (V,) bool: verb v may
+      have no target.
+    """
+    table = tf.convert_to_tensor(valid_pairs, tf.bool)
+    ids = tf.cast(category_ids, tf.int32)
+    known = (ids > NO_TARGET_CATEGORY) & (ids < tf.shape(table)[1])
+    targets = tf.gather(tf.transpose(table), tf.where(known, ids, NO_TARGET_CATEGORY))  # (B, D, V)
+    return targets & known[..., None], table[:, NO_TARGET_CATEGORY]
+
+
 def score_triplets(
     features: dict[str, tf.Tensor],
     boxes: tf.Tensor,
@@ -109,8 +137,15 @@ def score_triplets(
     threshold: float = 0.0,
     top_k: int = 100,
     person_category_id: int = PERSON_CATEGORY_ID,
+    candidates: str = "best",
+    valid_pairs=None,
 ) -> dict[str, tf.Tensor]:
-    """Scores all candidates (eq. 10-12), keeps the best per (person, verb), then the top-k.
+    """Scores all candidates (eq. 10-12), drops the invalid ones, then ranks and keeps the top-k.
+
+    A candidate is a (person h, verb v, target) with the target one of the other
+    detections or "no target". With ``valid_pairs``, candidates whose (verb, target
+    category) is not an HOI category of the dataset are dropped first, so they never win
+    the per-(person, verb) choice nor take one of the K slots.
 
     Args:
       features: from `read_box_features`; without "target", s_target = 1 and no
@@ -119,8 +154,14 @@ def score_triplets(
       category_ids: (B, D) int COCO ids; subjects are the boxes of person_category_id.
       scores: (B, D) detector scores s_det in [0, 1].
       num_detections: (B,) int, valid detections per image (the rest is padding).
-      threshold: a (person, verb) is kept when its best candidate score is >= this.
+      threshold: a ranked entry is kept when its score is >= this.
       top_k: K, the most triplets kept per image.
+      candidates: "best": the paper's rule, each (person, verb) ranks only its best valid
+        target (at most D x V entries); "all": every valid (person, verb, target)
+        candidate is ranked (D x V x (D + 1) entries), so a person doing one verb to
+        several objects gives several triplets.
+      valid_pairs: optional bool (V, C) mask, see `valid_pair_table`; None allows every
+        pair and the no-target candidate.
 
     Returns:
       "subject_index", "object_index" (B, K) int32 indices into the detections,
@@ -129,6 +170,8 @@ def score_triplets(
       target); "num_triplets" (B,) int32. Slots past num_triplets hold index -1, verb
       -1, score 0 and zero boxes.
     """
+    if candidates not in CANDIDATE_MODES:
+        raise ValueError(f"candidates must be one of {CANDIDATE_MODES}, got {candidates!r}")
     active, passive, embeddings = features["active"], features["passive"], features["embeddings"]
     target = features.get("target")
     num_boxes, num_verbs = active.shape[1], active.shape[2]
@@ -142,28 +185,39 @@ def score_triplets(
                * tf.exp(-distance))
     if target is not None:
         product *= target[:, :, None, :]
-    pair_ok = subject[:, :, None] & valid[:, None, :] & ~tf.eye(num_boxes, dtype=tf.bool)[None]
-    triplet = tf.where(pair_ok[..., None], tf.pow(product, 1.0 / 6.0), -1.0)
+    pair_ok = (subject[:, :, None] & valid[:, None, :] & ~tf.eye(num_boxes, dtype=tf.bool)[None])[..., None]
+    no_target_ok = True
+    if valid_pairs is not None:
+        rows = tf.convert_to_tensor(valid_pairs, tf.bool).shape[0]
+        if rows != num_verbs:
+            raise ValueError(f"valid_pairs has {rows} verb rows, the model outputs {num_verbs} verbs")
+        target_ok, no_target_ok = valid_pair_table(valid_pairs, category_ids)
+        pair_ok &= target_ok[:, None]
+    triplet = tf.where(pair_ok, tf.pow(product, 1.0 / 6.0), -1.0)
     if target is None:
         no_target = tf.fill(tf.shape(active), -1.0)
     else:
-        no_target = tf.pow(det[..., None] * active * (1.0 - target), 1.0 / 3.0)
-    # (B, H, V, O + 1): the last candidate is the no-target pair.
-    candidates = tf.concat([tf.transpose(triplet, [0, 1, 3, 2]), no_target[..., None]], axis=-1)
-    best = tf.reduce_max(candidates, axis=-1)
-    best_object = tf.argmax(candidates, axis=-1, output_type=tf.int32)
-    best_object = tf.where(best_object == num_boxes, NO_TARGET, best_object)
-    keep = subject[..., None] & (best >= threshold)
-
-    flat = tf.reshape(tf.where(keep, best, -1.0), [-1, num_boxes * num_verbs])
-    if num_boxes * num_verbs < top_k:
-        flat = tf.pad(flat, [[0, 0], [0, top_k - num_boxes * num_verbs]], constant_values=-1.0)
+        no_target = tf.where(no_target_ok, tf.pow(det[..., None] * active * (1.0 - target), 1.0 / 3.0), -1.0)
+    # (B, H, V, O + 1): the last candidate is the no-target pair; -1 marks an excluded one.
+    ranked = tf.concat([tf.transpose(triplet, [0, 1, 3, 2]), no_target[..., None]], axis=-1)
+    if candidates == "best":
+        target_of = tf.argmax(ranked, axis=-1, output_type=tf.int32)[..., None]  # (B, H, V, 1)
+        ranked = tf.reduce_max(ranked, axis=-1, keepdims=True)
+    else:
+        target_of = tf.broadcast_to(tf.range(num_boxes + 1), tf.shape(ranked))
+    per_verb = ranked.shape[-1]  # 1 or O + 1 ranked entries per (person, verb)
+    size = num_boxes * num_verbs * per_verb
+    keep = subject[..., None, None] & (ranked >= threshold)
+    flat = tf.reshape(tf.where(keep, ranked, -1.0), [-1, size])
+    if size < top_k:
+        flat = tf.pad(flat, [[0, 0], [0, top_k - size]], constant_values=-1.0)
     top_scores, top = tf.math.top_k(flat, k=top_k)
     kept = top_scores >= 0.0
-    top = tf.minimum(top, num_boxes * num_verbs - 1)
-    subject_index = top // num_verbs
-    verb = top % num_verbs
-    object_index = tf.gather(tf.reshape(best_object, [-1, num_boxes * num_verbs]), top, batch_dims=1)
+    top = tf.minimum(top, size - 1)
+    subject_index = top // (num_verbs * per_verb)
+    verb = top // per_verb % num_verbs
+    object_index = tf.gather(tf.reshape(target_of, [-1, size]), top, batch_dims=1)
+    object_index = tf.where(object_index == num_boxes, NO_TARGET, object_index)
     has_object = kept & (object_index >= 0)
     boxes = tf.convert_to_tensor(boxes, tf.float32)
     return {
@@ -191,14 +245,17 @@ class TripletDecoder(keras.layers.Layer):
     for the anchor mapping and the returned triplet boxes are in the original frame.
 
     Args:
-      threshold: minimum score of the kept candidate of a (person, verb).
+      threshold: minimum score of a kept triplet.
       top_k: K, the most triplets per image.
       person_category_id: the detector's person class (COCO: 1).
       mapping_iou: IoU above which an anchor belongs to a detected box.
+      candidates: "best" or "all", see `score_triplets`.
+      valid_pairs: optional bool (V, C) valid (verb, object category) mask, see
+        `valid_pair_table` (None: nothing masked).
     """
 
     def __init__(self, threshold: float = 0.0, top_k: int = 100, person_category_id: int = PERSON_CATEGORY_ID,
-                 mapping_iou: float = 0.5, **kwargs):
+                 mapping_iou: float = 0.5, candidates: str = "best", valid_pairs=None, **kwargs):
         # float32 whatever the global policy: under mixed_float16 Keras would otherwise cast the
         # boxes, anchors and scores to float16 on the way in.
         kwargs.setdefault("dtype", "float32")
@@ -207,6 +264,8 @@ class TripletDecoder(keras.layers.Layer):
         self.top_k = top_k
         self.person_category_id = person_category_id
         self.mapping_iou = mapping_iou
+        self.candidates = candidates
+        self.valid_pairs = None if valid_pairs is None else np.asarray(valid_pairs, bool)
 
     def call(self, maps, anchors, boxes, category_ids, scores, num_detections, scale=None):
         """maps: the dense model outputs; anchors (N, 4); boxes (B, D, 4); category_ids, scores (B, D);
@@ -226,7 +285,8 @@ class TripletDecoder(keras.layers.Layer):
                  for key, value in read(tf.reshape(index, [batch, -1])).items()}
         return score_triplets(average_box_reads(reads, values), boxes, category_ids, scores, num_detections,
                               threshold=self.threshold, top_k=self.top_k,
-                              person_category_id=self.person_category_id)
+                              person_category_id=self.person_category_id, candidates=self.candidates,
+                              valid_pairs=self.valid_pairs)
 
     def decode_model(self, model, images, anchors, boxes, category_ids, scores, num_detections, scale=None,
                      read_only: bool = False):
@@ -242,7 +302,7 @@ class TripletDecoder(keras.layers.Layer):
         return self.decode(lambda index: model.read_anchors(trunk, index), *detections)
 
     def get_config(self) -> dict[str, Any]:
+        valid_pairs = None if self.valid_pairs is None else self.valid_pairs.tolist()
         return {**super().get_config(), "threshold": self.threshold, "top_k": self.top_k,
-                "person_category_id": self.person_category_id, "mapping_iou": self.mapping_iou}
-
-
+                "person_category_id": self.person_category_id, "mapping_iou": self.mapping_iou,
+                "candidates": self.candidates, "valid_pairs": valid_pairs}

@@ -36,9 +36,9 @@ def make_maps(batch=1, passive=True, target=True):
     return {k: tf.constant(np.repeat(v[None], batch, axis=0)) for k, v in maps.items()}
 
 
-def decode(maps, num_detections=(4,), threshold=0.0, top_k=100, jit=False, scale=None, boxes=BOXES):
+def decode(maps, num_detections=(4,), threshold=0.0, top_k=100, jit=False, scale=None, boxes=BOXES, candidates="best"):
     batch = len(num_detections)
-    decoder = triplet_decoder.TripletDecoder(threshold=threshold, top_k=top_k)
+    decoder = triplet_decoder.TripletDecoder(threshold=threshold, top_k=top_k, candidates=candidates)
     args = (maps, ANCHORS, np.repeat(boxes[None], batch, 0), np.repeat(CATEGORIES[None], batch, 0),
             np.repeat(DET_SCORES[None], batch, 0), np.asarray(num_detections, np.int32))
     fn = tf.function(lambda *a: decoder(*a, scale=scale), jit_compile=True) if jit else (lambda *a: decoder(*a, scale=scale))
@@ -51,26 +51,24 @@ def triplets_of(out, image=0):
              float(out["score"][image, i])) for i in range(n)]
 
 
-def reference_decode(num_detections, passive=True, target=True, threshold=0.0):
-    """Loop-per-candidate restatement of eq. 10-12 on the hand-built tables."""
+def reference_decode(num_detections, passive=True, target=True, threshold=0.0, candidates="best"):
+    """Loop-per-candidate restatement of eq. 10-12 on the hand-built tables ("all": every candidate)."""
     kept = []
     for h in range(num_detections):
         if CATEGORIES[h] != PERSON:
             continue
         for v in range(2):
             s_target = TARGET[h][v] if target else 1.0
-            best = (-1.0, -1)
-            if target:
-                best = ((DET_SCORES[h] * ACTIVE[h][v] * (1 - s_target)) ** (1 / 3), -1)
+            scored = [((DET_SCORES[h] * ACTIVE[h][v] * (1 - s_target)) ** (1 / 3), -1)] if target else []
             for o in range(num_detections):
                 if o == h:
                     continue
                 s_emb = math.exp(-math.dist(EMBEDDINGS[h][v], EMBEDDINGS[o][v]))
                 s_passive = PASSIVE[o][v] if passive else 1.0
                 score = (DET_SCORES[h] * ACTIVE[h][v] * DET_SCORES[o] * s_passive * s_target * s_emb) ** (1 / 6)
-                best = max(best, (score, o))
-            if best[0] >= threshold:
-                kept.append((h, v, best[1], best[0]))
+                scored.append((score, o))
+            ranked = scored if candidates == "all" else [max(scored)]
+            kept += [(h, v, o, score) for score, o in ranked if score >= threshold]
     return sorted(kept, key=lambda t: -t[3])
 
 
@@ -111,6 +109,16 @@ def test_padded_detections_are_masked_per_image():
     assert out["num_triplets"].tolist() == [4, 2]
 
 
+@pytest.mark.parametrize("num_detections", [4, 3])
+def test_all_candidates_mode_ranks_every_target(num_detections):
+    out = decode(make_maps(), num_detections=(num_detections,), candidates="all")
+    expected = reference_decode(num_detections, candidates="all")
+    assert len(expected) == 2 * 2 * (num_detections - 1 + 1)  # 2 persons x 2 verbs x (others + no target)
+    assert_triplets(triplets_of(out), expected)
+    out = decode(make_maps(), num_detections=(num_detections,), candidates="all", threshold=0.8, top_k=5)
+    assert_triplets(triplets_of(out), reference_decode(num_detections, threshold=0.8, candidates="all")[:5])
+
+
 def test_threshold_and_top_k():
     out = decode(make_maps(), threshold=0.85)
     assert [t[:3] for t in triplets_of(out)] == [(2, 1, -1), (2, 0, -1)]
@@ -138,9 +146,14 @@ def test_xla_and_original_frame_boxes():
 
 
 def test_decoder_config_round_trip():
-    decoder = triplet_decoder.TripletDecoder(threshold=0.3, top_k=7, person_category_id=2, mapping_iou=0.6)
+    mask = [[False, True, True], [True, False, False]]
+    decoder = triplet_decoder.TripletDecoder(threshold=0.3, top_k=7, person_category_id=2, mapping_iou=0.6,
+                                             candidates="all", valid_pairs=mask)
     clone = triplet_decoder.TripletDecoder.from_config(decoder.get_config())
-    assert (clone.threshold, clone.top_k, clone.person_category_id, clone.mapping_iou) == (0.3, 7, 2, 0.6)
+    assert (clone.threshold, clone.top_k, clone.person_category_id, clone.mapping_iou, clone.candidates) == (
+        0.3, 7, 2, 0.6, "all")
+    np.testing.assert_array_equal(clone.valid_pairs, mask)
+    assert triplet_decoder.TripletDecoder.from_config(triplet_decoder.TripletDecoder().get_config()).valid_pairs is None
 
 
 def test_mapping_averages_anchors_above_iou_and_falls_back_to_best():

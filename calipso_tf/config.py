@@ -117,6 +117,10 @@ class ModelConfig(Checked):
     target_branch: bool = True
     # BatchNorm in inference mode (moving statistics) and gamma/beta not trained; see CalipsoModel.
     freeze_batch_norm: bool = False
+    # The same for the backbone's BatchNorm only (ResNet + FPN): the usual choice when fine-tuning pretrained
+    # weights with a few images per device, while the head's BatchNorm still learns. configs/hico_det.yaml
+    # and vcoco.yaml set it.
+    freeze_backbone_batch_norm: bool = False
     # The head's BatchNorm over P3..P7 when the head is shared: one set blended over the levels
     # (the paper) or one per level with the convolutions still shared (EfficientDet). Unshared heads
     # (share_head_weights false) normalise each level on its own either way. configs/*.yaml choose

@@ -70,8 +70,9 @@ def test_model_cost_tiny_network(tmp_path):
     model_cost.main(["--config", "configs/synthetic.yaml", "--output", str(output), "--iterations", "1",
                      "--warmup", "0", *[arg for o in overrides for arg in ("--set", o)]])
     results = json.loads(output.read_text())
-    # One 32-channel block on the 256-channel FPN, then branches of A=9 anchors x (2 x 4 verbs, 4, 4 x 8).
-    assert results["parameters"]["trunk"] == 9 * 256 * 32 + 4 * 32
+    # One 32-channel block on the 256-channel FPN with a BatchNorm (4 x 32 values) per level P3..P7
+    # (synthetic.yaml: head_batch_norm per_level), then branches of A=9 anchors x (2 x 4 verbs, 4, 4 x 8).
+    assert results["parameters"]["trunk"] == 9 * 256 * 32 + 5 * 4 * 32
     assert results["parameters"]["verb_logits"] == 9 * 32 * 72 + 72
     assert results["parameters"]["embeddings"] == 9 * 32 * 288 + 288
     assert results["read_anchors"] == 64 * 64  # D = 64 boxes x 64 anchors each

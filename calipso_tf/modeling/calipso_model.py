@@ -78,14 +78,17 @@ class CalipsoModel(keras.Model):
                         InteractionHead(name=f"interaction_head_p{level}", **head_args))
         if cfg.freeze_batch_norm:
             self.freeze_batch_norm()
+        elif cfg.freeze_backbone_batch_norm:
+            self.freeze_batch_norm(self.backbone)
         self.trackers = {name: keras.metrics.Mean(name=loss_log_key(name))
                          for name in LOSS_TERMS}
         self.overflow_tracker = keras.metrics.Sum(name=OVERFLOW_KEY)
 
-    def freeze_batch_norm(self) -> int:
-        """Puts every BatchNormalization layer in inference mode and out of the trainable
-        variables (moving statistics and gamma/beta stay fixed); returns how many."""
-        layers = [l for l in self._flatten_layers() if isinstance(l, keras.layers.BatchNormalization)]
+    def freeze_batch_norm(self, within: keras.layers.Layer | None = None) -> int:
+        """Puts every BatchNormalization layer (of ``within``, default the whole model) in inference
+        mode and out of the trainable variables (moving statistics and gamma/beta stay fixed);
+        returns how many."""
+        layers = [l for l in (within or self)._flatten_layers() if isinstance(l, keras.layers.BatchNormalization)]
         for layer in layers:
             layer.trainable = False
         return len(layers)

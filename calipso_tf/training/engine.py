@@ -155,12 +155,14 @@ def _log_setup(config: Config, strategy: tf.distribute.Strategy, chief: bool, lo
     train_cfg, replicas, global_batch = config.train, strategy.num_replicas_in_sync, config.train.batch_size
     log.info("strategy %s: %d replica(s) on %d worker(s)%s; loop %s; global batch %d = %d per replica; "
              "lr %.5g (train.learning_rate %.5g x %d / reference batch %d), %d warm-up steps, x%g at %s; "
-             "mixed precision %s, XLA %s, synchronized BatchNorm %s, frozen BatchNorm %s; "
+             "mixed precision %s, XLA %s, synchronized BatchNorm %s, frozen BatchNorm %s%s; "
              "backbone %s from %s; %s at step %d of %d",
              type(strategy).__name__, replicas, distribute.num_workers(strategy), "" if chief else " (not chief)",
              loop, global_batch, global_batch // replicas, optimization.scaled_learning_rate(train_cfg, global_batch),
              train_cfg.learning_rate, global_batch, train_cfg.reference_batch_size, train_cfg.warmup_steps,
              train_cfg.lr_decay_factor, list(train_cfg.lr_decay_steps), mixed_precision, jit_compile,
              sync_batch_norm, config.model.freeze_batch_norm,
+             " (backbone frozen)" if config.model.freeze_backbone_batch_norm and not config.model.freeze_batch_norm
+             else "",
              _backbone_name(config.model), "the checkpoint" if start_step else _backbone_source(config.model),
              "resuming" if start_step else "starting", start_step, train_cfg.total_steps)

@@ -178,6 +178,20 @@ def test_freeze_batch_norm_fixes_statistics_and_removes_bn_from_training():
         np.testing.assert_array_equal(before, v.numpy())
 
 
+def test_freeze_backbone_batch_norm_fixes_only_the_backbone():
+    model = build_model(tiny_config(freeze_backbone_batch_norm=True, head_batch_norm="per_level"))
+    layers = lambda root: [l for l in root._flatten_layers() if isinstance(l, keras.layers.BatchNormalization)]  # noqa
+    backbone, head = layers(model.backbone), [l for h in model.heads for l in layers(h)]
+    assert backbone and head
+    assert not any(l.trainable for l in backbone) and all(l.trainable for l in head)
+    statistics = lambda ls: [w.numpy().copy() for l in ls for w in (l.moving_mean, l.moving_variance)]  # noqa
+    backbone_before, head_before = statistics(backbone), statistics(head)
+    model(tf.random.uniform((2, 64, 64, 3), 0, 255, seed=4), training=True)
+    for before, after in zip(backbone_before, statistics(backbone)):
+        np.testing.assert_array_equal(before, after)
+    assert any(not np.array_equal(b, a) for b, a in zip(head_before, statistics(head)))
+
+
 def overflow_batch(config):
     """Two 64x64 images with boxes on P3/P4 anchors (3 boxes, then 1) and their targets."""
     size = config.model.image_size

@@ -23,11 +23,11 @@ from typing import Iterator
 
 import tensorflow as tf
 
-from calipso_tf.ops import anchors as anchor_lib
 from calipso_tf.ops import target_encoding as target_lib
 from calipso_tf.config import Config
 from calipso_tf.data import manifest as manifest_lib
 from calipso_tf.data import records
+from calipso_tf.ops.anchor_assignment import AnchorGrid
 from calipso_tf.ops.preprocessing import resize_to_fit
 
 log = logging.getLogger(__name__)
@@ -151,7 +151,7 @@ class InputPipeline:
                 f"{self.data_dir}: the dataset has {self.manifest.num_verbs} verbs but model.num_verbs="
                 f"{config.model.num_verbs}; set model.num_verbs={self.manifest.num_verbs}")
         self.image_size = tuple(config.model.image_size)
-        self.anchors = tf.constant(anchor_lib.generate_anchors(self.image_size, config.model.anchors))
+        self.anchor_grid = AnchorGrid(self.image_size, config.model.anchors)
         self.verb_target_table = target_lib.verb_target_lookup(self.manifest.verb_target_categories)
         self._pad_sizes: dict[str, PadSizes] = {}
 
@@ -220,7 +220,7 @@ class InputPipeline:
         loss = self.config.loss
         box_valid = tf.range(example["boxes"].shape[0]) < example["num_boxes"]
         targets = target_lib.encode_targets(
-            self.anchors, example["boxes"], box_valid, example["category_ids"], example["triplets"],
+            self.anchor_grid, example["boxes"], box_valid, example["category_ids"], example["triplets"],
             self.config.model.num_verbs, self.verb_target_table, loss.match_iou, loss.force_match_best_anchor)
         return example["image"], targets
 

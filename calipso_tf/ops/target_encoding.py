@@ -20,32 +20,12 @@ Output dict:
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import tensorflow as tf
 
-from calipso_tf.ops.box_ops import pairwise_iou
-
-
-def assign_anchors(anchors, boxes, box_valid, match_iou=0.5, force_match_best_anchor=False):
-    """(N, 4) anchors, (G, 4) boxes -> (N,) int32 best box with IoU > match_iou (>= 0), else -1.
-
-    IoU is computed with the valid boxes only: an image padded to the split's largest record
-    (HICO-DET: ~110 boxes, mean 6) would otherwise pay N x G for its padding. Ties go to the
-    lowest box index. With ``force_match_best_anchor`` each valid box also takes its best
-    anchor, so that no box is left without anchors (not in the paper; off by default).
-    """
-    valid_ids = tf.cast(tf.where(box_valid)[:, 0], tf.int32)
-    iou = pairwise_iou(anchors, tf.gather(boxes, valid_ids))  # (N, valid boxes)
-    # A zero column keeps argmax defined without valid boxes; IoU 0 never passes > match_iou.
-    with_zero = tf.pad(iou, [[0, 0], [0, 1]])
-    best_box = tf.gather(tf.concat([valid_ids, [-1]], 0), tf.argmax(with_zero, axis=1, output_type=tf.int32))
-    assigned = tf.where(tf.reduce_max(with_zero, axis=1) > match_iou, best_box, -1)
-    if force_match_best_anchor:
-        best_anchor = tf.argmax(iou, axis=0, output_type=tf.int32)
-        has_overlap = tf.reduce_max(iou, axis=0) > 0.0
-        updates = tf.boolean_mask(tf.stack([best_anchor, valid_ids], 1), has_overlap)
-        assigned = tf.tensor_scatter_nd_update(assigned, updates[:, :1], updates[:, 1])
-    return assigned
+from calipso_tf.ops.anchor_assignment import AnchorGrid, assign_anchors
 
 
 def _scatter_max(shape, indices, valid):
@@ -100,9 +80,12 @@ def encode_targets(anchors, boxes, box_valid, category_ids, triplets, num_verbs,
                    match_iou=0.5, force_match_best_anchor=False):
     """Builds the target dict described in the module docstring for one image.
 
+    anchors: (N, 4) anchors, or an ``AnchorGrid`` (same anchor_box, computed near each box only).
+
     verb_target_sets: (V, C) f32 lookup, 1 where category id c is in L_v. Category ids
     outside [0, C) belong to no L_v.
     """
+    assign = anchors.assign if isinstance(anchors, AnchorGrid) else functools.partial(assign_anchors, anchors)
     g = boxes.shape[0]
     subj, obj, verb = triplets[:, 0], triplets[:, 1], triplets[:, 2]
     real = subj >= 0
@@ -117,7 +100,7 @@ def encode_targets(anchors, boxes, box_valid, category_ids, triplets, num_verbs,
     known = tf.cast(box_valid, tf.bool) & (category_ids >= 0) & (category_ids < num_categories)
     in_target_set = tf.gather(verb_target_sets, safe_ids, axis=1) * tf.cast(known, tf.float32)[None, :]
     return {
-        "anchor_box": assign_anchors(anchors, boxes, box_valid, match_iou, force_match_best_anchor),
+        "anchor_box": assign(boxes, box_valid, match_iou, force_match_best_anchor),
         "box_active": box_active,
         "box_passive": box_passive,
         "box_target": box_target,

@@ -42,6 +42,7 @@ class VcocoGroundTruth:
       person_boxes: per image, (P, 4) float32 [x1, y1, x2, y2] inclusive pixels.
       person_actions: per image, (P, A) int8: 1 does the action, 0 does not, -1 unannotated.
       role_boxes: per image, (P, A, 2, 4) float32 box of the role object, -1 where none.
+      role_categories: per image, (P, A, 2) int64 COCO category id of the role object, -1 where none.
     """
 
     actions: list[str]
@@ -50,6 +51,7 @@ class VcocoGroundTruth:
     person_boxes: list[np.ndarray]
     person_actions: list[np.ndarray]
     role_boxes: list[np.ndarray]
+    role_categories: list[np.ndarray]
 
 
 @dataclasses.dataclass
@@ -171,12 +173,13 @@ def load_vcoco_ground_truth(vcoco_path: str, coco_path: str, split_ids_path: str
     annotated = set(actions[0]["ann_id"].tolist())
     positives = [_positives(a) for a in actions]
 
-    boxes_out, actions_out, roles_out = [], [], []
+    boxes_out, actions_out, roles_out, role_categories_out = [], [], [], []
     for image_id in image_ids.tolist():
         ann_ids, categories_, boxes = per_image[image_id]
         persons = np.flatnonzero(categories_ == person)
         labels = -np.ones((len(persons), len(actions)), dtype=np.int8)
         role_boxes = -np.ones((len(persons), len(actions), MAX_ROLES, 4), dtype=np.float32)
+        role_categories = -np.ones((len(persons), len(actions), MAX_ROLES), dtype=np.int64)
         for p, ann in enumerate(ann_ids[persons].tolist()):
             if ann not in annotated:
                 continue
@@ -193,11 +196,13 @@ def load_vcoco_ground_truth(vcoco_path: str, coco_path: str, split_ids_path: str
                         raise ValueError(f"{actions[a]['where']}: role '{actions[a]['roles'][r]}' of ann_id {ann} "
                                          f"is ann_id {obj}, not a valid box of image {image_id} in {coco_path}")
                     role_boxes[p, a, r] = boxes[match[0]]
+                    role_categories[p, a, r] = categories_[match[0]]
         boxes_out.append(boxes[persons])
         actions_out.append(labels)
         roles_out.append(role_boxes)
+        role_categories_out.append(role_categories)
     return VcocoGroundTruth([a["name"] for a in actions], [a["roles"] for a in actions], image_ids,
-                            boxes_out, actions_out, roles_out)
+                            boxes_out, actions_out, roles_out, role_categories_out)
 
 
 def _role_entries(gt: VcocoGroundTruth) -> tuple[np.ndarray, np.ndarray]:
@@ -344,6 +349,42 @@ def evaluate_vcoco(gt: VcocoGroundTruth, detections: list, source: str = "detect
         per_action_agent=[{"action": name, "ap": float(agent_ap[a]), "n_pos": int(num_positives[a])}
                           for a, name in enumerate(gt.actions)],
         curves=curves, images_without_predictions=missing)
+
+
+def image_average_precisions(gt: VcocoGroundTruth, detections: list, source: str = "detections") -> dict[int, float]:
+    """How well each split image's own detections rank: image id -> per-image AP in [0, 1].
+
+    The image's ground-truth triplets are its (agent, action, role) positives: one per role of
+    each action an annotated person does, and one (the agent alone) per agent-only action.
+    Each detection's scores for those entries are labelled true / false positive exactly as
+    `evaluate_vcoco` labels them for the scenario-1 role AP (agent-only actions: the agent AP),
+    a ground-truth person matching at most one detection per entry; the score is the
+    non-interpolated AP of all of them, pooled and ranked by score, against the image's N
+    positives: the sum of the precision at the rank of each true positive, divided by N. 1:
+    every positive found, each ranked above every false positive; 0: none found, or no person
+    entry for the image. Images without a positive have no score and are left out.
+    """
+    require_list(detections, source, "per-person dicts")
+    dets = _detection_arrays(detections, gt, source)
+    role_a, role_r = _role_entries(gt)
+    agent_only = np.flatnonzero([not roles for roles in gt.roles])
+    columns = np.concatenate([agent_only, len(gt.actions) + np.arange(len(role_a))])
+    column_action = np.concatenate([agent_only, role_a])
+    scores = {}
+    for i, image_id in enumerate(gt.image_ids.tolist()):
+        num_positives = int((gt.person_actions[i][:, column_action] == 1).sum())
+        if not num_positives:
+            continue
+        tp = np.zeros(0, bool)
+        if image_id in dets:
+            entry_scores, matched, skip, target = _match_image(gt, i, dets[image_id], role_a, role_r)
+            n, c = len(skip), len(columns)
+            # One ranking per entry (the "image" argument groups them), then pooled by score.
+            _, tp = _ranked_tp(entry_scores[:, columns].ravel(), matched[:, columns].ravel(), np.repeat(skip, c),
+                               np.tile(np.arange(c), n), np.repeat(target, c))
+        _, precision = precision_recall(tp, num_positives)
+        scores[image_id] = float(precision[tp].sum() / num_positives)
+    return scores
 
 
 def evaluate_vcoco_files(vcoco_annotations_path: str, coco_annotations_path: str, split_ids_path: str,

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from calipso_tf.evaluation.scoring import score_vcoco
-from calipso_tf.evaluation.vcoco import evaluate_vcoco_files, load_vcoco_ground_truth
+from calipso_tf.evaluation.vcoco import evaluate_vcoco_files, image_average_precisions, load_vcoco_ground_truth
 
 ACTIONS = [("hold", ["agent", "obj"]), ("cut", ["agent", "instr", "obj"]), ("run", ["agent"]),
            ("point", ["agent", "instr"])]
@@ -229,3 +229,41 @@ def test_score_vcoco_writes_metrics_json_and_plots(tmp_path, capsys):
     assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == ["vcoco_ap.png", "vcoco_pr_best.png",
                                                                       "vcoco_pr_worst.png"]
     assert "AP_role (24, paper)" in capsys.readouterr().out
+
+
+def test_image_average_precisions_follow_scenario1_matching(tmp_path):
+    nan4 = [float("nan")] * 4
+    far = [50, 50, 59, 59]  # overlaps no person
+    anns = [coco_ann(1, PERSON, A), coco_ann(2, CUP, CUP_XYXY), coco_ann(3, PERSON, A, image_id=2),
+            coco_ann(4, PERSON, A, image_id=3), coco_ann(5, PERSON, A, image_id=4),
+            coco_ann(6, CUP, CUP_XYXY, image_id=4)]
+    positives = {"hold": {1: [2], 5: [6]}, "run": {1: []}, "cut": {3: [0, 0]}}
+    dets = [
+        # Image 1, positives hold-obj (the cup) and run (agent only): 2. Ranked: 0.8 hold-obj TP,
+        # 0.7 hold-obj of a person nowhere near FP, 0.6 run TP (the hold agent score is no triplet).
+        # AP = (1/1 + 2/3) / 2 = 5/6.
+        det(A, hold_agent=0.9, hold_obj=[*CUP_XYXY, 0.8], run_agent=0.6),
+        det(far, hold_obj=[*CUP_XYXY, 0.7]),
+        # Image 2, positives cut-instr and cut-obj, both without an object: 2. Ranked: 0.9 cut-obj
+        # FP (a box where none is), 0.5 cut-instr TP (NaN box), 0.4 cut-instr of the same person
+        # again FP (a person matches once per entry). AP = (1/2) / 2 = 1/4.
+        det(A, image_id=2, cut_instr=[*nan4, 0.5], cut_obj=[0, 0, 5, 5, 0.9]),
+        det(A, image_id=2, cut_instr=[*nan4, 0.4]),
+        # Image 3: its person does nothing, so the image has no score whatever is detected.
+        det(A, image_id=3, hold_obj=[*CUP_XYXY, 0.9]),
+        # Image 4: one positive, no detection: 0.
+    ]
+    images = [{"id": i, "width": 100, "height": 100} for i in (1, 2, 3, 4)]
+    paths = write_files(tmp_path, anns, [1, 3, 4, 5], positives, dets, images=images)
+    scores = image_average_precisions(load_vcoco_ground_truth(*paths[:3]), dets)
+    assert scores.keys() == {1, 2, 4}
+    assert scores == pytest.approx({1: 5 / 6, 2: 0.25, 4: 0.0})
+
+
+def test_image_average_precision_one_when_every_positive_ranks_first(tmp_path):
+    # The image-1 case above without the far person's false positive: both found, nothing above: 1.
+    anns = [coco_ann(1, PERSON, A), coco_ann(2, CUP, CUP_XYXY)]
+    dets = [det(A, hold_obj=[*CUP_XYXY, 0.8], run_agent=0.6, cut_obj=[*CUP_XYXY, 0.1])]
+    paths = write_files(tmp_path, anns, [1], {"hold": {1: [2]}, "run": {1: []}}, dets)
+    # 0.1 cut-obj is an FP ranked below both TPs: the AP stays 1.
+    assert image_average_precisions(load_vcoco_ground_truth(*paths[:3]), dets) == {1: 1.0}

@@ -13,9 +13,9 @@ predictions in the official layout next to the metrics, then scores them):
   python evaluate.py --dataset hico_det --checkpoint RUN_DIR --detections dets.json \
       --annotations test_hico.json --train-annotations trainval_hico.json
   python evaluate.py --dataset vcoco --checkpoint RUN_DIR --detections gt
-HICO-DET (and synthetic) model evaluation also writes contact_sheet.png next to the metrics:
-the best- and worst-scored test images (per-image AP) with their predicted and ground-truth
-triplets (--nocontact-sheet: none).
+Model evaluation also writes contact_sheet.png next to the metrics: the best- and worst-scored
+test images (per-image AP; V-COCO: per-image scenario-1 role AP) with their predicted and
+ground-truth triplets (--nocontact-sheet: none).
 V-COCO writes the official detections pickle (detections.pkl, calipso_tf/inference/vcoco_output.py)
 and reads its ground truth from the manifest's split unless --vcoco-annotations,
 --coco-annotations or --split-ids are given; --shuffled-baseline is HICO-DET only.
@@ -47,9 +47,9 @@ flags.DEFINE_bool("shuffled_baseline", True,
                   "HICO-DET: also score a shuffled-partner baseline of the model's predictions.")
 flags.DEFINE_string("output", None, "metrics.json path; default: <model dir>/eval/metrics.json or ./metrics.json.")
 flags.DEFINE_bool("plots", True, "Write per-category AP and precision/recall PNGs next to the metrics.")
-flags.DEFINE_bool("contact_sheet", True, "HICO-DET model evaluation: write contact_sheet.png next to the metrics, "
-                  "the 4 best and 4 worst test images by per-image AP with their predicted and ground-truth "
-                  "triplets.")
+flags.DEFINE_bool("contact_sheet", True, "Model evaluation: write contact_sheet.png next to the metrics, the 4 best "
+                  "and 4 worst test images by per-image AP (V-COCO: scenario-1 role AP) with their predicted and "
+                  "ground-truth triplets.")
 
 
 def _require(**values):
@@ -85,12 +85,13 @@ def evaluate_checkpoint(output: str) -> dict:
     model, config = checkpoints.load_model(FLAGS.checkpoint, FLAGS.config, config_overrides())
     manifest = manifest_lib.load(config.data.data_dir)
     split = FLAGS.split or config.data.eval_split
-    common = dict(detections=FLAGS.detections, batch_size=FLAGS.batch_size, plots=FLAGS.plots)
+    common = dict(detections=FLAGS.detections, batch_size=FLAGS.batch_size, plots=FLAGS.plots,
+                  contact_sheet=FLAGS.contact_sheet)
     if FLAGS.dataset != "vcoco":
         return model_evaluation.evaluate_hico_model(
             model, config, manifest, split, output, max_per_image=FLAGS.max_per_image,
             shuffled_baseline=FLAGS.shuffled_baseline, annotations=FLAGS.annotations,
-            train_annotations=FLAGS.train_annotations, contact_sheet=FLAGS.contact_sheet, **common)
+            train_annotations=FLAGS.train_annotations, **common)
     try:
         return model_evaluation.evaluate_vcoco_model(
             model, config, manifest, split, output, vcoco_annotations=FLAGS.vcoco_annotations,

@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Iterable
 import numpy as np
 
 from calipso_tf.constants import PERSON_CATEGORY_ID
-from calipso_tf.evaluation.vcoco import load_actions
+from calipso_tf.evaluation.vcoco import VcocoGroundTruth, load_actions
 from calipso_tf.fileio import atomic_write
 
 if TYPE_CHECKING:
@@ -85,6 +85,33 @@ class VcocoLayout:
         """Actions and roles from a vcoco_{split}.json (official layout)."""
         actions = load_actions(vcoco_path)
         return cls.from_names([a["name"] for a in actions], [a["roles"] for a in actions], verb_names)
+
+
+def ground_truth_entry(gt: VcocoGroundTruth, i: int, layout: VcocoLayout, verb_ids: list[int], file_name: str,
+                       person_category_id: int = PERSON_CATEGORY_ID) -> dict:
+    """Image i of ``gt`` as a HICO-DET ground-truth dict (PPDM layout), for drawing.
+
+    "annotations": its P person boxes, then each distinct role object box; "hoi_annotation":
+    per person and action it does, one triplet per role of the action (object_id -1 where the
+    role has no object; an agent-only action: its verb, no target). verb_ids: the dataset verb
+    id of each network verb (``layout.verb_slots`` order).
+    """
+    persons, labels = gt.person_boxes[i], gt.person_actions[i]
+    slot_verb = dict(zip(layout.verb_slots, verb_ids))
+    present = np.all(gt.role_boxes[i] != -1, axis=-1)  # (P, A, 2)
+    objects, object_index = np.unique(gt.role_boxes[i][present].reshape(-1, 4), axis=0, return_inverse=True)
+    target = np.full(present.shape, -1, np.int64)
+    target[present] = len(persons) + object_index.reshape(-1)
+    categories = np.zeros(len(objects), np.int64)
+    categories[object_index.reshape(-1)] = gt.role_categories[i][present]
+    hois = []
+    for p, a in np.argwhere(labels == 1).tolist():
+        slots = [(r, (a, r)) for r in range(len(layout.roles[a]))] or [(None, (a, AGENT_ONLY))]
+        hois += [{"subject_id": p, "object_id": -1 if r is None else int(target[p, a, r]),
+                  "category_id": int(slot_verb[slot])} for r, slot in slots]
+    boxes = [{"bbox": box.tolist(), "category_id": int(person_category_id)} for box in persons]
+    boxes += [{"bbox": box.tolist(), "category_id": int(c)} for box, c in zip(objects, categories)]
+    return {"file_name": file_name, "annotations": boxes, "hoi_annotation": hois}
 
 
 def image_detections(triplets: dict, boxes: np.ndarray, category_ids: np.ndarray, image_id: int,

@@ -5,7 +5,9 @@ at most MAX_DRAWN, highest score first), drawn as predict.py draws them, then it
 (same drawing, no scores). Under them: the rank, the file name and the image's score. The left
 half of the sheet holds the best images (highest score first), the right half the worst (lowest
 first). The score is whatever the caller ranks by (model evaluation: the per-image AP of
-`calipso_tf.evaluation.hico.image_average_precisions`).
+`calipso_tf.evaluation.hico.image_average_precisions`, for V-COCO of
+`calipso_tf.evaluation.vcoco.image_average_precisions`; V-COCO entries come in the same PPDM
+layout, `calipso_tf.inference.vcoco_output.ground_truth_entry`).
 """
 
 from __future__ import annotations

@@ -12,13 +12,17 @@ import sys
 import numpy as np
 import pytest
 import tensorflow as tf
+from PIL import Image
 from data_prep_util import convert
 from vcoco_files import ANNOTATIONS, IMAGES
 
 from calipso_tf import config as config_lib
+from calipso_tf.inference import model_evaluation
 from calipso_tf.inference.detectors import GroundTruthDetections
 from calipso_tf.modeling.calipso_model import build_model
-from calipso_tf.inference.vcoco_output import VcocoLayout, image_detections, write_pickle
+from calipso_tf.visualization import contact_sheet as cs
+from calipso_tf.evaluation.vcoco import VcocoGroundTruth
+from calipso_tf.inference.vcoco_output import VcocoLayout, ground_truth_entry, image_detections, write_pickle
 
 from harness import REPO_ROOT as ROOT
 NAN = float("nan")
@@ -86,6 +90,32 @@ def test_write_pickle_is_atomic_and_loadable(tmp_path):
     assert os.listdir(tmp_path / "eval") == ["detections.pkl"]
 
 
+def test_ground_truth_entry_for_the_contact_sheet():
+    layout = VcocoLayout.from_names(ACTIONS, ROLES, VERBS)
+    none = [-1] * 4
+    cake, fork = [5, 5, 15, 15], [12, 8, 14, 18]
+    # Person 0 eats the cake (no instrument) and stands; person 1 holds the cake and cuts it with the fork.
+    labels = np.int8([[1, 1, 0, 0], [0, 0, 1, 1]])
+    role_boxes = np.float32([[[cake, none], [none, none], [none, none], [none, none]],
+                             [[none, none], [none, none], [cake, none], [fork, cake]]])
+    role_categories = np.where(np.all(role_boxes == -1, axis=-1), -1,
+                               np.where(role_boxes[..., 0] == 12, 48, 61)).astype(np.int64)
+    gt = VcocoGroundTruth(ACTIONS, ROLES, np.int64([7]), [np.float32([[0, 0, 10, 20], [20, 0, 30, 20]])], [labels],
+                          [role_boxes], [role_categories])
+    verb_ids = [11, 12, 13, 14, 15, 16]  # dataset ids of VERBS
+    entry = ground_truth_entry(gt, 0, layout, verb_ids, "a.jpg")
+    assert entry["file_name"] == "a.jpg"
+    # Persons, then each distinct role object once (the cake serves three triplets).
+    assert entry["annotations"] == [{"bbox": [0, 0, 10, 20], "category_id": 1},
+                                    {"bbox": [20, 0, 30, 20], "category_id": 1},
+                                    {"bbox": cake, "category_id": 61}, {"bbox": fork, "category_id": 48}]
+    assert entry["hoi_annotation"] == [
+        {"subject_id": 0, "object_id": 2, "category_id": 11}, {"subject_id": 0, "object_id": -1, "category_id": 12},
+        {"subject_id": 0, "object_id": -1, "category_id": 13},  # stand: agent only
+        {"subject_id": 1, "object_id": 2, "category_id": 14},
+        {"subject_id": 1, "object_id": 3, "category_id": 15}, {"subject_id": 1, "object_id": 2, "category_id": 16}]
+
+
 def test_ground_truth_from_coco(tmp_path):
     instances = {"images": [{"id": 5, "file_name": "a.jpg"}, {"id": 6, "file_name": "b.jpg"}],
                  "annotations": [{"id": 1, "image_id": 5, "category_id": 1, "bbox": [1, 2, 10, 20]},
@@ -137,3 +167,13 @@ def test_evaluate_vcoco_model_end_to_end(vcoco):
     for key in ("eat_obj", "eat_instr", "hold_obj", "cut_instr", "cut_obj"):
         assert all(math.isnan(v) for v in entry[key][:4]) and 0.0 <= entry[key][4] <= 1.0
     assert all(0.0 <= entry[f"{a}_agent"] <= 1.0 for a in ACTIONS)
+    # The contact sheet: one ranked image (the split's only one), a best row and no worst one.
+    sheet = np.asarray(Image.open(run / "eval" / model_evaluation.CONTACT_SHEET))
+    row_height = cs.TILE + 2 * cs.LINE + cs.GAP
+    assert sheet.shape == (cs.GAP + 2 * cs.LINE + cs.GAP + row_height,
+                           2 * (2 * cs.TILE + cs.GAP) + cs.COLUMN_GAP + 2 * cs.GAP, 3)
+
+    subprocess.run([sys.executable, os.path.join(ROOT, "evaluate.py"), "--dataset=vcoco", f"--checkpoint={run}",
+                    "--detections=gt", "--noplots", "--nocontact_sheet", f"--output={vcoco / 'bare' / 'metrics.json'}"],
+                   check=True, cwd=vcoco)
+    assert sorted(os.listdir(vcoco / "bare")) == ["detections.pkl", "metrics.json"]

@@ -15,7 +15,7 @@ predictions in the official layout next to the metrics, then scores them):
   python evaluate.py --dataset vcoco --checkpoint RUN_DIR --detections gt
 Model evaluation also writes contact_sheet.png next to the metrics: the best- and worst-scored
 test images (per-image AP; V-COCO: per-image scenario-1 role AP) with their predicted and
-ground-truth triplets (--nocontact-sheet: none).
+ground-truth triplets (--nocontact_sheet: none).
 V-COCO writes the official detections pickle (detections.pkl, calipso_tf/inference/vcoco_output.py)
 and reads its ground truth from the manifest's split unless --vcoco-annotations,
 --coco-annotations or --split-ids are given; --shuffled-baseline is HICO-DET only.

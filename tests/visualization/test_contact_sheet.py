@@ -91,7 +91,7 @@ def test_model_evaluation_writes_the_contact_sheet(tmp_path):
                                                                                         Image.NEAREST)).astype(int)
         agreement.append(np.mean(np.abs(tile - picture).max(axis=-1) <= 24))
     assert sorted(agreement)[-1] > 0.7 > sorted(agreement)[-2]
-    # --nocontact-sheet: none written.
+    # --nocontact_sheet: none written.
     (tmp_path / "eval" / model_evaluation.CONTACT_SHEET).unlink()
     model_evaluation.evaluate_hico_model(model, config, manifest, "test", str(output), plots=False,
                                          shuffled_baseline=False, contact_sheet=False)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from calipso_tf.evaluation.hico import NO_OBJECT, evaluate_hico_files
 from calipso_tf.evaluation.report import format_hico_table, format_vcoco_table, metrics_dict, write_metrics_json
-from calipso_tf.evaluation.vcoco import evaluate_vcoco_files
+from calipso_tf.evaluation.vcoco import VcocoMetrics, evaluate_vcoco_files
 
 
 def score_hico(annotations_path: str, train_annotations_path: str, predictions_path: str, output_path: str,
@@ -46,6 +46,11 @@ def score_vcoco(vcoco_annotations_path: str, coco_annotations_path: str, split_i
     (the ``VcocoMetrics`` fields but ``curves``, plus ``benchmark``).
     """
     result = evaluate_vcoco_files(vcoco_annotations_path, coco_annotations_path, split_ids_path, predictions_path)
+    return report_vcoco(result, output_path, plots_dir)
+
+
+def report_vcoco(result: VcocoMetrics, output_path: str, plots_dir: str | None = None) -> dict:
+    """`score_vcoco`'s outputs (table, metrics JSON, plots) of an evaluated result; returns the metrics dict."""
     metrics = {"benchmark": "v-coco", **metrics_dict(result)}
     print(format_vcoco_table(metrics))
     write_metrics_json(metrics, output_path)

@@ -191,7 +191,7 @@ def evaluate_vcoco_model(model, config: Config, manifest: Manifest, split: str, 
       contact_sheet: also write contact_sheet.png next to the metrics (`write_vcoco_contact_sheet`).
 
     Returns:
-      The metrics dict of `scoring.score_vcoco`, plus "detections_dropped" (as HICO-DET).
+      The metrics dict of `scoring.report_vcoco`, plus "detections_dropped" (as HICO-DET).
       Every (person, verb) keeps its best triplet (candidates "best", top_k = D x V), so no
       agent loses its slots: the official layout holds one target per (person, action, role).
 
@@ -206,6 +206,7 @@ def evaluate_vcoco_model(model, config: Config, manifest: Manifest, split: str, 
                                         ("split_ids", ids_path)) if not value]
     if missing:
         raise MissingInputsError(missing)
+    ground_truth = vcoco.load_vcoco_ground_truth(vcoco_json, coco_json, ids_path)  # scoring and the contact sheet
     if detections == "gt":
         source = detectors.GroundTruthDetections.from_coco(coco_json, np.loadtxt(ids_path, np.int64, ndmin=1))
     else:
@@ -222,13 +223,12 @@ def evaluate_vcoco_model(model, config: Config, manifest: Manifest, split: str, 
     pred_path = os.path.join(folder, "detections.pkl")
     vcoco_output.write_pickle(pred_path, entries)
     log.info("wrote %d person detections to %s", len(entries), pred_path)
-    metrics = scoring.score_vcoco(vcoco_json, coco_json, ids_path, pred_path, output,
-                                  plots_dir=folder if plots else None)
+    metrics = scoring.report_vcoco(vcoco.evaluate_vcoco(ground_truth, entries, source=pred_path), output,
+                                   plots_dir=folder if plots else None)
     _add_dropped(metrics, dropped, output)
     if contact_sheet:
-        write_vcoco_contact_sheet(os.path.join(folder, CONTACT_SHEET), config, manifest, split,
-                                  vcoco.load_vcoco_ground_truth(vcoco_json, coco_json, ids_path), entries, decoded,
-                                  layout)
+        write_vcoco_contact_sheet(os.path.join(folder, CONTACT_SHEET), config, manifest, split, ground_truth, entries,
+                                  decoded, layout)
     return metrics
 
 

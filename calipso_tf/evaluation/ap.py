@@ -49,6 +49,14 @@ def precision_recall(tp: np.ndarray, num_positives: int, dtype=np.float64):
     return recall, precision
 
 
+def ranked_average_precision(tp: np.ndarray, num_positives: int) -> float:
+    """Non-interpolated AP of ranked detections: the sum of the precision at the rank of each
+    true positive, divided by num_positives (> 0). tp: (N,) bool in ranking order."""
+    tp = np.asarray(tp, dtype=bool)
+    _, precision = precision_recall(tp, num_positives)
+    return float(precision[tp].sum() / num_positives)
+
+
 def eleven_point_ap(recall, precision) -> float:
     """11-point interpolated AP (HICO-DET): mean over thresholds t of max(prec[rec >= t]).
 

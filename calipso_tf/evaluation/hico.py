@@ -25,7 +25,7 @@ import logging
 import numpy as np
 
 from calipso_tf.constants import NO_TARGET_CATEGORY, RARE_THRESHOLD
-from calipso_tf.evaluation.ap import eleven_point_ap, first_match_tp, precision_recall
+from calipso_tf.evaluation.ap import eleven_point_ap, first_match_tp, precision_recall, ranked_average_precision
 from calipso_tf.evaluation.iou import hico_iou
 from calipso_tf.fields import get_field, get_list, integer_columns, numeric_table, require_list
 from calipso_tf.fileio import load_json
@@ -297,8 +297,7 @@ def image_average_precisions(ground_truth: list, predictions: list, max_per_imag
     for gt, image in zip(gt_images, scored):
         if len(gt.verbs):
             tp = np.zeros(0, bool) if image is None else image[2]
-            _, precision = precision_recall(tp, len(gt.verbs))
-            scores[gt.file_name] = float(precision[tp].sum() / len(gt.verbs))
+            scores[gt.file_name] = ranked_average_precision(tp, len(gt.verbs))
     return scores
 
 

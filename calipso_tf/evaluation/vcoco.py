@@ -20,7 +20,7 @@ import warnings
 
 import numpy as np
 
-from calipso_tf.evaluation.ap import first_match_tp, precision_recall, voc_ap
+from calipso_tf.evaluation.ap import first_match_tp, precision_recall, ranked_average_precision, voc_ap
 from calipso_tf.evaluation.iou import vcoco_overlap
 from calipso_tf.fields import get_field, get_list, integer_columns, numeric_table, require_list
 from calipso_tf.fileio import load_json
@@ -382,8 +382,7 @@ def image_average_precisions(gt: VcocoGroundTruth, detections: list, source: str
             # One ranking per entry (the "image" argument groups them), then pooled by score.
             _, tp = _ranked_tp(entry_scores[:, columns].ravel(), matched[:, columns].ravel(), np.repeat(skip, c),
                                np.tile(np.arange(c), n), np.repeat(target, c))
-        _, precision = precision_recall(tp, num_positives)
-        scores[image_id] = float(precision[tp].sum() / num_positives)
+        scores[image_id] = ranked_average_precision(tp, num_positives)
     return scores
 
 

@@ -21,14 +21,15 @@ from typing import Callable
 
 import numpy as np
 
-from calipso_tf.constants import COCO_CATEGORIES, COCO_IDS
+from calipso_tf.constants import COCO_IDS
 from calipso_tf.fields import get_field, require_object
 from calipso_tf.fileio import load_json
+from calipso_tf.vocabularies.vocabulary import hico_objects
 
 log = logging.getLogger(__name__)
 
-# HICO-DET's 80 objects in its (alphabetical) order -> COCO id: index k of the sorted names.
-HICO80_COCO_IDS = tuple(sorted(COCO_CATEGORIES, key=lambda i: COCO_CATEGORIES[i].replace(" ", "_")))
+# HICO-DET's 80 objects in its (alphabetical) order -> COCO id: index k of the shipped vocabulary.
+HICO80_COCO_IDS = tuple(coco_id for coco_id, _ in hico_objects())
 LABEL_CONVENTIONS = ("hico80", "coco")
 
 Add = Callable[[str, list, list, list, str], None]  # (name, boxes, category_ids, scores, where)

@@ -45,7 +45,7 @@ def inference_times(config_name: str, mixed_precision: bool, iterations: int, wa
     import keras
 
     from benchmarks.model_cost import inference_fn, sample_detections
-    from calipso_tf.inference.triplet_decoder import MAX_ANCHORS_PER_BOX, TripletDecoder
+    from calipso_tf.inference.triplet_decoder import TripletDecoder, anchor_reads
     from calipso_tf.modeling.calipso_model import build_model
     from calipso_tf.ops.anchors import generate_anchors
 
@@ -70,7 +70,7 @@ def inference_times(config_name: str, mixed_precision: bool, iterations: int, wa
     times = median_times_ms(cases, warmup, iterations)
     return {f"{'read_only' if r else 'dense'}_{'xla' if j else 'no_xla'}": {
         "ms_per_image": round(times[r, j], 2), "first_call_s": round(compile_s[r, j], 1),
-        "read_only_used": bool(r and model.read_only_pays(inference.max_detections * MAX_ANCHORS_PER_BOX))}
+        "read_only_used": bool(r and model.read_only_pays(anchor_reads(inference.max_detections, len(anchors))))}
         for r, j in cases}
 
 

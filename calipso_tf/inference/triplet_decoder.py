@@ -50,6 +50,11 @@ def map_boxes_to_anchors(boxes: tf.Tensor, anchors: tf.Tensor, iou_threshold: fl
 MAX_ANCHORS_PER_BOX = 64
 
 
+def anchor_reads(num_boxes: int, num_anchors: int) -> int:
+    """The anchors the decoder reads per image for num_boxes detections (`box_anchors`' k each)."""
+    return num_boxes * min(MAX_ANCHORS_PER_BOX, num_anchors)
+
+
 def box_anchors(weights: tf.Tensor, max_anchors_per_box: int = MAX_ANCHORS_PER_BOX):
     """The anchors each box reads: (B, D, N) weights -> index (B, D, k), weight (B, D, k).
 
@@ -295,7 +300,7 @@ class TripletDecoder(keras.layers.Layer):
         when that is cheaper (`CalipsoModel.read_only_pays`)."""
         detections = (anchors, boxes, category_ids, scores, num_detections, scale)
         num_boxes = boxes.shape[1]
-        reads = None if num_boxes is None else num_boxes * min(MAX_ANCHORS_PER_BOX, anchors.shape[0])
+        reads = None if num_boxes is None else anchor_reads(num_boxes, anchors.shape[0])
         if not (read_only and model.read_only_pays(reads)):
             return self(model(images, training=False), *detections)
         trunk = model.trunk_features(images, training=False)

@@ -51,19 +51,20 @@ class InteractionHead(keras.layers.Layer):
                                                   kernel_initializer=keras.initializers.RandomNormal(stddev=0.1),
                                                   name="embeddings")
 
+    def _bn_name(self, block: int, level: int | None) -> str:
+        """A block's BatchNorm attribute name: "block{i}_bn" (the checkpoints of the paper's
+        head), or "block{i}_bn_p{level}" when the BatchNorm is per level."""
+        return f"block{block}_bn_p{level}" if self.batch_norm_levels else f"block{block}_bn"
+
     def _bn_names(self, block: int) -> list[str]:
-        """The BatchNorm attribute names of a block: "block{i}_bn" (the checkpoints of the
-        paper's head) or one "block{i}_bn_p{level}" per level."""
-        if not self.batch_norm_levels:
-            return [f"block{block}_bn"]
-        return [f"block{block}_bn_p{level}" for level in self.batch_norm_levels]
+        """Every BatchNorm attribute name of a block (one, or one per level)."""
+        return [self._bn_name(block, level) for level in self.batch_norm_levels or (None,)]
 
     def tower(self, level: int | None = None) -> list[tuple[keras.layers.Conv2D, keras.layers.BatchNormalization]]:
         """(conv, BatchNorm) per block; level picks the BatchNorm when they are per level."""
         if self.batch_norm_levels and level not in self.batch_norm_levels:
             raise ValueError(f"level={level}: this head has BatchNorm for the levels {list(self.batch_norm_levels)}")
-        suffix = f"_p{level}" if self.batch_norm_levels else ""
-        return [(getattr(self, f"block{i}_conv"), getattr(self, f"block{i}_bn{suffix}"))
+        return [(getattr(self, f"block{i}_conv"), getattr(self, self._bn_name(i, level)))
                 for i in range(self.num_blocks)]
 
     @property

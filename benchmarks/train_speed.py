@@ -57,9 +57,8 @@ SETTINGS = (
     Setting("ResNet-18 x0.5 @128", "synthetic.yaml"),
     Setting("ResNet-18 @256", "synthetic.yaml", ("model.backbone_width=1.0", "model.image_size=[256, 256]")),
     # The paper's network (8-block 256-channel head) with the synthetic data's 4 verbs.
-    Setting("ResNet-50 @512", "hico_det.yaml", ("model.num_verbs=4",
-                                                "model.image_size=[512, 512]", "data.max_boxes=16",
-                                                "data.max_triplets=32"), gpu_only=True),
+    Setting("ResNet-50 @512", "hico_det.yaml", ("model.num_verbs=4", "model.image_size=[512, 512]",
+                                                "data.max_boxes=16", "data.max_triplets=32"), gpu_only=True),
 )
 
 
